@@ -1,0 +1,290 @@
+//! Settings, read once from the environment (and `.env`). Every variable is optional; a value
+//! that is present but wrong stops start-up with a message naming the variable.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::http::HeaderValue;
+use secrecy::SecretString;
+
+use crate::auth::AuthMode;
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://formula.db";
+pub const DEFAULT_BIND_ADDR: &str = "127.0.0.1:3002";
+pub const DEFAULT_CORS_ORIGINS: &str = "http://localhost:3000";
+
+/// A variable whose value was refused.
+#[derive(Debug, thiserror::Error)]
+#[error("{name}: {reason}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub reason: String,
+}
+
+/// Which origins may call the API from a browser.
+#[derive(Debug, Clone)]
+pub enum CorsOrigins {
+    Any,
+    List(Vec<HeaderValue>),
+}
+
+#[derive(Debug, Clone)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// May hold a password: never printed.
+    pub database_url: SecretString,
+    pub database_max_connections: u32,
+    pub auto_migrate: bool,
+    pub bind_addr: SocketAddr,
+    pub cors_origins: CorsOrigins,
+    pub cache_ttl: Duration,
+    pub memory_cache_max_bytes: u64,
+    pub body_limit_bytes: usize,
+    pub request_timeout: Duration,
+    pub auth_mode: AuthMode,
+    pub log_format: LogFormat,
+}
+
+/// Every variable the service reads, with its default, for `.env.example` and `api --help`.
+pub const VARIABLES: &[(&str, &str, &str)] = &[
+    (
+        "DATABASE_URL",
+        "SQLite file ./formula.db",
+        "postgres://… for production, sqlite://path for embedded",
+    ),
+    (
+        "DATABASE_MAX_CONNECTIONS",
+        "10",
+        "pool size (SQLite uses at most 4)",
+    ),
+    ("AUTO_MIGRATE", "true", "apply migrations at start-up"),
+    (
+        "BIND_ADDR",
+        DEFAULT_BIND_ADDR,
+        "address and port to listen on",
+    ),
+    (
+        "CORS_ALLOWED_ORIGINS",
+        DEFAULT_CORS_ORIGINS,
+        "comma-separated origins of the web app, or *",
+    ),
+    (
+        "CACHE_TTL_SECONDS",
+        "1200",
+        "TTL of cached values; at least 60",
+    ),
+    (
+        "MEMORY_CACHE_MAX_BYTES",
+        "33554432",
+        "size bound of the in-process cache",
+    ),
+    (
+        "BODY_LIMIT_BYTES",
+        "1048576",
+        "largest accepted request body",
+    ),
+    (
+        "REQUEST_TIMEOUT_SECONDS",
+        "15",
+        "a request still running after this answers 503",
+    ),
+    (
+        "AUTH_MODE",
+        "none",
+        "none: trust the request's userId (loopback only)",
+    ),
+    ("LOG_FORMAT", "text", "text or json"),
+    ("RUST_LOG", "info", "log filter (tracing-subscriber syntax)"),
+];
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
+        let database_url = get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
+        if formula_db::DbKind::of_url(&database_url).is_none() {
+            return Err(invalid(
+                "DATABASE_URL",
+                "expected postgres://…, postgresql://… or sqlite:…",
+            ));
+        }
+        let cache_ttl_secs = parse(&get, "CACHE_TTL_SECONDS", 1200u64)?;
+        if cache_ttl_secs < formula_cache::MIN_TTL_SECS {
+            return Err(invalid(
+                "CACHE_TTL_SECONDS",
+                "must be at least 60 (Cloudflare's minimum TTL)",
+            ));
+        }
+        Ok(Config {
+            database_url: SecretString::from(database_url),
+            database_max_connections: parse(&get, "DATABASE_MAX_CONNECTIONS", 10)?,
+            auto_migrate: parse_bool(&get, "AUTO_MIGRATE", true)?,
+            bind_addr: parse(
+                &get,
+                "BIND_ADDR",
+                DEFAULT_BIND_ADDR.parse().expect("default"),
+            )?,
+            cors_origins: parse_cors(get("CORS_ALLOWED_ORIGINS"))?,
+            cache_ttl: Duration::from_secs(cache_ttl_secs),
+            memory_cache_max_bytes: parse(&get, "MEMORY_CACHE_MAX_BYTES", 32 << 20)?,
+            body_limit_bytes: parse(&get, "BODY_LIMIT_BYTES", 1 << 20)?,
+            request_timeout: Duration::from_secs(parse(&get, "REQUEST_TIMEOUT_SECONDS", 15)?),
+            auth_mode: parse_auth_mode(get("AUTH_MODE"))?,
+            log_format: parse_log_format(get("LOG_FORMAT"))?,
+        })
+    }
+}
+
+fn invalid(name: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        name,
+        reason: reason.into(),
+    }
+}
+
+fn parse<T: std::str::FromStr>(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: T,
+) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    match get(name) {
+        None => Ok(default),
+        Some(text) => text
+            .trim()
+            .parse()
+            .map_err(|error| invalid(name, format!("{text:?} is not valid: {error}"))),
+    }
+}
+
+fn parse_bool(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: bool,
+) -> Result<bool, ConfigError> {
+    match get(name).map(|text| text.trim().to_ascii_lowercase()) {
+        None => Ok(default),
+        Some(text) if ["1", "true", "yes", "on"].contains(&text.as_str()) => Ok(true),
+        Some(text) if ["0", "false", "no", "off"].contains(&text.as_str()) => Ok(false),
+        Some(text) => Err(invalid(name, format!("{text:?} is not true or false"))),
+    }
+}
+
+fn parse_cors(value: Option<String>) -> Result<CorsOrigins, ConfigError> {
+    let value = value.unwrap_or_else(|| DEFAULT_CORS_ORIGINS.into());
+    if value.trim() == "*" {
+        return Ok(CorsOrigins::Any);
+    }
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|origin| !origin.is_empty())
+        .map(|origin| {
+            let well_formed = (origin.starts_with("http://") || origin.starts_with("https://"))
+                && !origin.ends_with('/');
+            HeaderValue::from_str(origin)
+                .ok()
+                .filter(|_| well_formed)
+                .ok_or_else(|| {
+                    invalid(
+                        "CORS_ALLOWED_ORIGINS",
+                        format!("{origin:?} is not an origin like https://app.example.com"),
+                    )
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(CorsOrigins::List)
+}
+
+fn parse_auth_mode(value: Option<String>) -> Result<AuthMode, ConfigError> {
+    match value.as_deref().map(str::trim) {
+        None | Some("none") => Ok(AuthMode::None),
+        Some(other) => Err(invalid(
+            "AUTH_MODE",
+            format!("{other:?} is not one of: none"),
+        )),
+    }
+}
+
+fn parse_log_format(value: Option<String>) -> Result<LogFormat, ConfigError> {
+    match value.as_deref().map(str::trim) {
+        None | Some("text") => Ok(LogFormat::Text),
+        Some("json") => Ok(LogFormat::Json),
+        Some(other) => Err(invalid(
+            "LOG_FORMAT",
+            format!("{other:?} is not text or json"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+    use std::collections::HashMap;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_run_embedded_on_loopback() {
+        let config = config(&[]).unwrap();
+        assert_eq!(config.database_url.expose_secret(), DEFAULT_DATABASE_URL);
+        assert_eq!(config.bind_addr.to_string(), "127.0.0.1:3002");
+        assert_eq!(config.cache_ttl, Duration::from_secs(1200));
+        assert_eq!(config.body_limit_bytes, 1 << 20);
+        assert!(config.auto_migrate);
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        for (name, value) in [
+            ("BIND_ADDR", "nowhere"),
+            ("CACHE_TTL_SECONDS", "59"),
+            ("CACHE_TTL_SECONDS", "soon"),
+            ("DATABASE_URL", "mysql://x"),
+            ("CORS_ALLOWED_ORIGINS", "localhost:3000"),
+            ("AUTO_MIGRATE", "maybe"),
+            ("LOG_FORMAT", "xml"),
+        ] {
+            let error = config(&[(name, value)]).unwrap_err();
+            assert_eq!(error.name, name, "{value}");
+            assert!(error.to_string().starts_with(name));
+        }
+    }
+
+    #[test]
+    fn database_url_is_not_printed() {
+        let config = config(&[("DATABASE_URL", "postgres://u:hunter2@db/app")]).unwrap();
+        assert!(!format!("{config:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn cors_lists_and_wildcard() {
+        let config = config(&[(
+            "CORS_ALLOWED_ORIGINS",
+            "http://localhost:3000, https://app.example.com",
+        )])
+        .unwrap();
+        assert!(matches!(config.cors_origins, CorsOrigins::List(ref l) if l.len() == 2));
+        let any = super::parse_cors(Some("*".into())).unwrap();
+        assert!(matches!(any, CorsOrigins::Any));
+    }
+}

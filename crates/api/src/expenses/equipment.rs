@@ -1,0 +1,155 @@
+//! Routes 9–13: equipment. Unlike the old API, PATCH changes the row named by `id`, and PUT and
+//! DELETE exist.
+
+use axum::extract::{Path, State};
+use axum::routing::{delete, get};
+use axum::Router;
+use formula_cache::keys;
+use formula_db::models::{EquipmentPatch, NewEquipment};
+use serde::Deserialize;
+
+use super::{parse_owned_id, BatchBody, UserQuery};
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{JsonBody, QueryParams, Validate};
+use crate::fields::{Id, NonNegative, Positive, PurchaseDate, Rank, Text, UserId};
+use crate::reply;
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/equipment-costs",
+            get(list).post(create).patch(update_one).put(update_many),
+        )
+        .route("/equipment-costs/{user_id}/{id}", delete(remove))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CreateBody {
+    user_id: Option<UserId>,
+    name: Text,
+    amount: NonNegative,
+    rank: Rank,
+    category: Text,
+    purchase_date: PurchaseDate,
+    usage: NonNegative,
+    life_span: Positive,
+}
+
+impl Validate for CreateBody {}
+
+impl From<&CreateBody> for NewEquipment {
+    fn from(body: &CreateBody) -> Self {
+        NewEquipment {
+            name: body.name.0.clone(),
+            amount: body.amount.0,
+            rank: body.rank.0,
+            category: body.category.0.clone(),
+            purchase_date: body.purchase_date.0,
+            usage: body.usage.0,
+            life_span: body.life_span.0,
+        }
+    }
+}
+
+/// The fields a PATCH (with its `id`) or one batch item's `data` may change.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Changes {
+    user_id: Option<UserId>,
+    id: Option<Id>,
+    name: Option<Text>,
+    amount: Option<NonNegative>,
+    rank: Option<Rank>,
+    category: Option<Text>,
+    purchase_date: Option<PurchaseDate>,
+    usage: Option<NonNegative>,
+    life_span: Option<Positive>,
+}
+
+impl Validate for Changes {}
+
+impl From<Changes> for EquipmentPatch {
+    fn from(changes: Changes) -> Self {
+        EquipmentPatch {
+            name: changes.name.map(|text| text.0),
+            amount: changes.amount.map(|n| n.0),
+            rank: changes.rank.map(|rank| rank.0),
+            category: changes.category.map(|text| text.0),
+            purchase_date: changes.purchase_date.map(|date| date.0),
+            usage: changes.usage.map(|n| n.0),
+            life_span: changes.life_span.map(|n| n.0),
+        }
+    }
+}
+
+async fn list(
+    State(app): State<AppState>,
+    caller: Caller,
+    QueryParams(query): QueryParams<UserQuery>,
+) -> ApiResult {
+    let user = caller.user(query.user_id)?;
+    let key = keys::equipment_cost_list(user.as_str());
+    let (json, lookup) = app
+        .read_through(&key, app.db.list_equipment(user.as_str()))
+        .await?;
+    Ok(reply::cached(json, lookup))
+}
+
+async fn create(
+    State(app): State<AppState>,
+    caller: Caller,
+    JsonBody(body): JsonBody<CreateBody>,
+) -> ApiResult {
+    let user = caller.user(body.user_id.clone())?;
+    let stale = [keys::equipment_cost_list(user.as_str())];
+    let new = NewEquipment::from(&body);
+    let write = app.db.create_equipment(user.as_str(), &new);
+    let row = app.write_then_invalidate(&stale, write).await?;
+    Ok(reply::created(&row))
+}
+
+async fn update_one(
+    State(app): State<AppState>,
+    caller: Caller,
+    JsonBody(body): JsonBody<Changes>,
+) -> ApiResult {
+    let user = caller.user(body.user_id.clone())?;
+    let id = body
+        .id
+        .ok_or_else(|| ApiError::bad_request("id: required"))?;
+    let stale = [keys::equipment_cost_list(user.as_str())];
+    let patch = [(id.0, EquipmentPatch::from(body))];
+    let write = app.db.update_equipment(user.as_str(), &patch);
+    let mut rows = app.write_then_invalidate(&stale, write).await?;
+    Ok(reply::ok(&rows.pop()))
+}
+
+async fn update_many(
+    State(app): State<AppState>,
+    caller: Caller,
+    JsonBody(body): JsonBody<BatchBody<Changes>>,
+) -> ApiResult {
+    let user = caller.user(body.user_id.clone())?;
+    let stale = [keys::equipment_cost_list(user.as_str())];
+    let patches: Vec<(i32, EquipmentPatch)> = body.into_patches();
+    let rows = app
+        .write_then_invalidate(&stale, app.db.update_equipment(user.as_str(), &patches))
+        .await?;
+    Ok(reply::ok(&rows))
+}
+
+async fn remove(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path((user_id, id)): Path<(String, String)>,
+) -> ApiResult {
+    let (named, id) = parse_owned_id(&user_id, &id)?;
+    let user = caller.user(Some(named))?;
+    let stale = [keys::equipment_cost_list(user.as_str())];
+    app.write_then_invalidate(&stale, app.db.delete_equipment(user.as_str(), id.0))
+        .await?;
+    Ok(reply::deleted())
+}

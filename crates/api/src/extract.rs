@@ -1,0 +1,177 @@
+//! Extractors whose rejections speak the contract's envelope and name the offending field.
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::{header, request::Parts, HeaderMap, StatusCode};
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// Rules that span several fields (batch sizes, repeated ids), checked after parsing.
+pub trait Validate {
+    fn validate(&self) -> Result<(), ApiError> {
+        Ok(())
+    }
+}
+
+/// A JSON body: `Content-Type: application/json` required (415), well-formed (400), every field
+/// valid (400 naming the field), within the body limit (413).
+pub struct JsonBody<T>(pub T);
+
+impl<S, T> FromRequest<S> for JsonBody<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Validate,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        if !is_json(request.headers()) {
+            return Err(ApiError::UnsupportedMediaType(
+                "expected a JSON body with Content-Type: application/json".into(),
+            ));
+        }
+        let bytes =
+            Bytes::from_request(request, state)
+                .await
+                .map_err(|rejection| match rejection.status() {
+                    StatusCode::PAYLOAD_TOO_LARGE => {
+                        ApiError::PayloadTooLarge("request body is larger than the limit".into())
+                    }
+                    _ => ApiError::bad_request(format!(
+                        "request body could not be read: {}",
+                        rejection.body_text()
+                    )),
+                })?;
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(
+                match serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
+                    Err(error) => ApiError::bad_request(format!("malformed JSON: {error}")),
+                    Ok(_) => ApiError::bad_request("body: expected a JSON object"),
+                },
+            );
+        }
+        let value: T = parse_json(&bytes)?;
+        value.validate()?;
+        Ok(JsonBody(value))
+    }
+}
+
+/// Query parameters, with the same field-naming errors as bodies.
+pub struct QueryParams<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for QueryParams<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or_default();
+        let deserializer =
+            serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(deserializer)
+            .map(QueryParams)
+            .map_err(|error| {
+                ApiError::bad_request(describe(error.path(), &error.inner().to_string()))
+            })
+    }
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .map(|mime| {
+            let mime = mime.trim().to_ascii_lowercase();
+            mime == "application/json"
+                || (mime.starts_with("application/") && mime.ends_with("+json"))
+        })
+        .unwrap_or(false)
+}
+
+/// Parses JSON into `T`; syntax errors say "malformed JSON", data errors name the field's path.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let inner = error.inner();
+        if inner.is_syntax() || inner.is_eof() {
+            ApiError::bad_request(format!("malformed JSON: {inner}"))
+        } else {
+            ApiError::bad_request(describe(error.path(), &without_position(inner)))
+        }
+    })?;
+    deserializer
+        .end()
+        .map_err(|error| ApiError::bad_request(format!("malformed JSON: {error}")))?;
+    Ok(value)
+}
+
+/// `amount: must be ≥ 0`, or the bare message for the document itself.
+fn describe(path: &serde_path_to_error::Path, message: &str) -> String {
+    let path = path.to_string();
+    let message = message.replace('`', "");
+    if path == "." {
+        message
+    } else {
+        format!("{path}: {message}")
+    }
+}
+
+/// serde_json appends " at line L column C" to data errors; the field path says more.
+fn without_position(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    match text.rfind(" at line ") {
+        Some(at) => text[..at].to_owned(),
+        None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fields::NonNegative;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Body {
+        amount: NonNegative,
+        nested: Option<Vec<Inner>>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Inner {
+        amount: NonNegative,
+    }
+
+    fn message(json: &str) -> String {
+        match parse_json::<Body>(json.as_bytes()) {
+            Err(ApiError::BadRequest(message)) => message,
+            other => panic!("expected a 400, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn names_the_field() {
+        assert_eq!(
+            message(r#"{"amount":"x"}"#),
+            "amount: expected a number, got a string"
+        );
+        assert_eq!(message(r#"{"amount":-2}"#), "amount: must be ≥ 0");
+        assert_eq!(
+            message(r#"{"amount":1,"nested":[{"amount":1},{"amount":-1}]}"#),
+            "nested[1].amount: must be ≥ 0"
+        );
+        assert_eq!(message(r#"{}"#), "missing field amount");
+    }
+
+    #[test]
+    fn malformed_json() {
+        assert!(message(r#"{"amount":"#).starts_with("malformed JSON"));
+        assert!(message(r#"{"amount":1} x"#).starts_with("malformed JSON"));
+    }
+}

@@ -1,0 +1,309 @@
+//! Request fields that can only be built valid. Each one's `Deserialize` checks the contract's
+//! rule and fails with a sentence naming the problem; `extract` prefixes the field's path.
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime};
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+
+/// A Clerk user id: non-empty, at most 128 bytes, no control characters (it becomes part of
+/// cache keys, which Cloudflare caps at 512 bytes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserId(String);
+
+impl UserId {
+    pub const MAX_BYTES: usize = 128;
+
+    pub fn parse(text: &str) -> Result<UserId, String> {
+        if text.is_empty() {
+            Err("must not be empty".into())
+        } else if text.len() > Self::MAX_BYTES {
+            Err(format!("must be at most {} bytes", Self::MAX_BYTES))
+        } else if text.chars().any(char::is_control) {
+            Err("must not contain control characters".into())
+        } else {
+            Ok(UserId(text.to_owned()))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for UserId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for UserId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        UserId::parse(&string(d)?).map_err(D::Error::custom)
+    }
+}
+
+/// `name` and `category`: a non-blank string of at most 255 characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Text(pub String);
+
+impl Text {
+    pub const MAX_CHARS: usize = 255;
+}
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = string(d)?;
+        if text.trim().is_empty() {
+            Err(D::Error::custom("must not be empty"))
+        } else if text.chars().count() > Self::MAX_CHARS {
+            Err(D::Error::custom(format!(
+                "must be at most {} characters",
+                Self::MAX_CHARS
+            )))
+        } else {
+            Ok(Text(text))
+        }
+    }
+}
+
+/// A finite number ≥ 0 and ≤ `MAX` (`u32::MAX` stands for "no upper bound").
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bounded<const MAX: u32>(pub f64);
+
+/// Amounts, usage, salaries, rates, hours: ≥ 0.
+pub type NonNegative = Bounded<{ u32::MAX }>;
+
+impl<'de, const MAX: u32> Deserialize<'de> for Bounded<MAX> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = number(d)?;
+        if value < 0.0 {
+            Err(D::Error::custom("must be ≥ 0"))
+        } else if MAX != u32::MAX && value > f64::from(MAX) {
+            Err(D::Error::custom(format!("must be ≤ {MAX}")))
+        } else {
+            Ok(Bounded(value))
+        }
+    }
+}
+
+/// `lifeSpan`: a finite number > 0.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Positive(pub f64);
+
+impl<'de> Deserialize<'de> for Positive {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = number(d)?;
+        if value > 0.0 {
+            Ok(Positive(value))
+        } else {
+            Err(D::Error::custom("must be > 0"))
+        }
+    }
+}
+
+/// `rank`: an integer ≥ 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rank(pub i32);
+
+impl<'de> Deserialize<'de> for Rank {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = number(d)?;
+        whole_number(value, 0)
+            .map(Rank)
+            .ok_or_else(|| D::Error::custom("must be an integer ≥ 0"))
+    }
+}
+
+/// A row id: a positive integer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Id(pub i32);
+
+impl Id {
+    /// An id from a URL path segment.
+    pub fn parse(text: &str) -> Result<Id, String> {
+        text.parse::<i64>()
+            .ok()
+            .and_then(|n| i32::try_from(n).ok())
+            .filter(|n| *n > 0)
+            .map(Id)
+            .ok_or_else(|| format!("expected a positive integer, got {text:?}"))
+    }
+}
+
+impl<'de> Deserialize<'de> for Id {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = number(d)?;
+        whole_number(value, 1)
+            .map(Id)
+            .ok_or_else(|| D::Error::custom("must be a positive integer"))
+    }
+}
+
+/// `purchaseDate`: an ISO 8601 date or date-time, or milliseconds since the epoch, held in UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PurchaseDate(pub NaiveDateTime);
+
+impl PurchaseDate {
+    const EXPECTED: &'static str =
+        "expected an ISO 8601 date (2024-05-01), date-time (2024-05-01T10:00:00.000Z) or milliseconds since the epoch";
+
+    fn from_text(text: &str) -> Option<NaiveDateTime> {
+        if let Ok(at) = DateTime::parse_from_rfc3339(text) {
+            return Some(at.naive_utc());
+        }
+        if let Ok(at) = NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f") {
+            return Some(at);
+        }
+        NaiveDate::parse_from_str(text, "%Y-%m-%d")
+            .ok()
+            .and_then(|date| date.and_hms_opt(0, 0, 0))
+    }
+
+    fn from_millis(millis: f64) -> Option<NaiveDateTime> {
+        if !millis.is_finite() || millis.fract() != 0.0 || millis.abs() > 8.64e15 {
+            return None;
+        }
+        DateTime::from_timestamp_millis(millis as i64).map(|at| at.naive_utc())
+    }
+}
+
+impl<'de> Deserialize<'de> for PurchaseDate {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let parsed = match Value::deserialize(d)? {
+            Value::String(text) => PurchaseDate::from_text(&text),
+            Value::Number(n) => n.as_f64().and_then(PurchaseDate::from_millis),
+            _ => None,
+        };
+        parsed
+            .map(PurchaseDate)
+            .ok_or_else(|| D::Error::custom(Self::EXPECTED))
+    }
+}
+
+/// For fields where `null` means something (clear the value) and absence means "unchanged":
+/// use with `#[serde(default, deserialize_with = "present")]` on an `Option<Option<T>>`.
+pub fn present<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: Deserialize<'de>,
+    D: Deserializer<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+fn string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    match Value::deserialize(d)? {
+        Value::String(text) => Ok(text),
+        other => Err(D::Error::custom(format!(
+            "expected a string, got {}",
+            kind(&other)
+        ))),
+    }
+}
+
+fn number<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    match Value::deserialize(d)? {
+        Value::Number(n) => n
+            .as_f64()
+            .filter(|value| value.is_finite())
+            .ok_or_else(|| D::Error::custom("expected a finite number")),
+        other => Err(D::Error::custom(format!(
+            "expected a number, got {}",
+            kind(&other)
+        ))),
+    }
+}
+
+fn whole_number(value: f64, min: i32) -> Option<i32> {
+    let in_range = value >= f64::from(min) && value <= f64::from(i32::MAX);
+    (in_range && value.fract() == 0.0).then_some(value as i32)
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse<T: for<'de> Deserialize<'de>>(value: Value) -> Result<T, String> {
+        serde_json::from_value(value).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn user_ids() {
+        assert!(parse::<UserId>(json!("user_2abc")).is_ok());
+        assert_eq!(parse::<UserId>(json!("")).unwrap_err(), "must not be empty");
+        assert!(parse::<UserId>(json!("x".repeat(129))).is_err());
+        assert!(parse::<UserId>(json!("x".repeat(128))).is_ok());
+        assert!(parse::<UserId>(json!("a\nb")).is_err());
+        assert_eq!(
+            parse::<UserId>(json!(12)).unwrap_err(),
+            "expected a string, got a number"
+        );
+    }
+
+    #[test]
+    fn texts() {
+        assert!(parse::<Text>(json!("Rent")).is_ok());
+        assert!(parse::<Text>(json!("  ")).is_err());
+        assert!(parse::<Text>(json!("é".repeat(255))).is_ok());
+        assert!(parse::<Text>(json!("é".repeat(256))).is_err());
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(parse::<NonNegative>(json!(0)).unwrap().0, 0.0);
+        assert_eq!(parse::<NonNegative>(json!(-1)).unwrap_err(), "must be ≥ 0");
+        assert_eq!(
+            parse::<NonNegative>(json!("5")).unwrap_err(),
+            "expected a number, got a string"
+        );
+        assert!(parse::<Bounded<7>>(json!(7)).is_ok());
+        assert_eq!(parse::<Bounded<7>>(json!(7.5)).unwrap_err(), "must be ≤ 7");
+        assert!(parse::<Positive>(json!(0)).is_err());
+        assert!(parse::<Positive>(json!(0.5)).is_ok());
+    }
+
+    #[test]
+    fn ranks_and_ids() {
+        assert_eq!(parse::<Rank>(json!(0)).unwrap(), Rank(0));
+        assert_eq!(parse::<Rank>(json!(3.0)).unwrap(), Rank(3));
+        assert!(parse::<Rank>(json!(1.5)).is_err());
+        assert!(parse::<Rank>(json!(-1)).is_err());
+        assert!(parse::<Id>(json!(0)).is_err());
+        assert_eq!(parse::<Id>(json!(4)).unwrap(), Id(4));
+        assert!(parse::<Id>(json!(3_000_000_000u64)).is_err());
+        assert_eq!(Id::parse("12"), Ok(Id(12)));
+        assert!(Id::parse("0").is_err());
+        assert!(Id::parse("abc").is_err());
+        assert!(Id::parse("-3").is_err());
+    }
+
+    #[test]
+    fn purchase_dates() {
+        let day = parse::<PurchaseDate>(json!("2024-05-01")).unwrap().0;
+        assert_eq!(day.to_string(), "2024-05-01 00:00:00");
+        let at = parse::<PurchaseDate>(json!("2024-05-01T10:00:00.000Z"))
+            .unwrap()
+            .0;
+        assert_eq!(at.to_string(), "2024-05-01 10:00:00");
+        let offset = parse::<PurchaseDate>(json!("2024-05-01T12:00:00+02:00"))
+            .unwrap()
+            .0;
+        assert_eq!(offset, at);
+        let millis = parse::<PurchaseDate>(json!(1714557600000i64)).unwrap().0;
+        assert_eq!(millis, at);
+        assert!(parse::<PurchaseDate>(json!("yesterday")).is_err());
+        assert!(parse::<PurchaseDate>(json!(true)).is_err());
+    }
+}

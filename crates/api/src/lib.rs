@@ -1,0 +1,18 @@
+//! formula-api: the HTTP service. `main.rs` only calls `cli::run`; everything else lives here so
+//! that tests can start the real server on a port of their choosing.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod error;
+mod expenses;
+pub mod extract;
+pub mod fields;
+mod health;
+pub mod reply;
+pub mod server;
+pub mod startup;
+pub mod state;
+
+pub use config::Config;
+pub use state::AppState;

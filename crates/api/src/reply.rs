@@ -1,0 +1,100 @@
+//! The contract's envelope: `{"status", "success", "data"}` or `{"status", "success", "error"}`,
+//! with the HTTP status equal to `status`.
+
+use axum::body::Body;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::{BufMut, Bytes, BytesMut};
+use formula_cache::Lookup;
+use serde::Serialize;
+
+/// Marks a 500 whose body still lacks the request id; `server::stamp_request_id` adds it.
+#[derive(Clone, Copy, Debug)]
+pub struct InternalErrorMarker;
+
+pub const CACHE_HEADER: &str = "x-cache";
+
+#[derive(Serialize)]
+struct Success<'a, T: Serialize> {
+    status: u16,
+    success: bool,
+    data: &'a T,
+}
+
+#[derive(Serialize)]
+struct Failure<'a> {
+    status: u16,
+    success: bool,
+    error: &'a str,
+}
+
+pub fn ok<T: Serialize>(data: &T) -> Response {
+    success(StatusCode::OK, data)
+}
+
+pub fn created<T: Serialize>(data: &T) -> Response {
+    success(StatusCode::CREATED, data)
+}
+
+/// `data: null`, for a DELETE: the web app parses every body, so no bodiless 204.
+pub fn deleted() -> Response {
+    success(StatusCode::OK, &())
+}
+
+pub fn success<T: Serialize>(status: StatusCode, data: &T) -> Response {
+    let envelope = Success {
+        status: status.as_u16(),
+        success: true,
+        data,
+    };
+    match serde_json::to_vec(&envelope) {
+        Ok(body) => json(status, Bytes::from(body)),
+        Err(error) => {
+            tracing::error!(%error, "response could not be encoded");
+            internal_error()
+        }
+    }
+}
+
+/// A 200 around JSON that is already encoded (a cached value), without parsing it again.
+pub fn cached(data: Bytes, lookup: Lookup) -> Response {
+    const HEAD: &[u8] = br#"{"status":200,"success":true,"data":"#;
+    let mut body = BytesMut::with_capacity(HEAD.len() + data.len() + 1);
+    body.put_slice(HEAD);
+    body.put_slice(&data);
+    body.put_u8(b'}');
+    let mut response = json(StatusCode::OK, body.freeze());
+    response
+        .headers_mut()
+        .insert(CACHE_HEADER, HeaderValue::from_static(lookup.as_str()));
+    response
+}
+
+pub fn error(status: StatusCode, message: &str) -> Response {
+    let envelope = Failure {
+        status: status.as_u16(),
+        success: false,
+        error: message,
+    };
+    let body = serde_json::to_vec(&envelope).unwrap_or_default();
+    json(status, Bytes::from(body))
+}
+
+/// The opaque 500; the request id is stamped in by the server's middleware.
+pub fn internal_error() -> Response {
+    let mut response = error(StatusCode::INTERNAL_SERVER_ERROR, "internal server error");
+    response.extensions_mut().insert(InternalErrorMarker);
+    response
+}
+
+fn json(status: StatusCode, body: Bytes) -> Response {
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        Body::from(body),
+    )
+        .into_response()
+}

@@ -1,0 +1,101 @@
+//! Building the shared state from the configuration, and running the server until a signal.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use formula_cache::{Cache, CacheOptions, KvStore, MemoryKv};
+use formula_db::{DbOptions, DynStore};
+use secrecy::ExposeSecret;
+use tokio::net::TcpListener;
+
+use crate::config::{Config, LogFormat};
+use crate::state::AppState;
+
+/// Opens the database (migrating it when configured to) at the configured URL.
+pub async fn open_database(config: &Config, migrate: bool) -> anyhow::Result<DynStore> {
+    let mut options = DbOptions::new(config.database_url.expose_secret());
+    options.migrate = migrate;
+    options.max_connections = config.database_max_connections;
+    let kind = formula_db::DbKind::of_url(&options.url);
+    formula_db::connect(&options)
+        .await
+        .with_context(|| format!("opening the {kind:?} database named by DATABASE_URL"))
+}
+
+/// The cache backend the configuration names.
+pub fn cache_backend(config: &Config) -> Arc<dyn KvStore> {
+    Arc::new(MemoryKv::new(config.memory_cache_max_bytes))
+}
+
+/// The state every request shares, over the given cache backend.
+pub async fn build_state(config: Config, kv: Arc<dyn KvStore>) -> anyhow::Result<AppState> {
+    let db = open_database(&config, config.auto_migrate).await?;
+    let cache = Cache::new(
+        kv,
+        CacheOptions {
+            ttl: config.cache_ttl,
+            ..CacheOptions::default()
+        },
+    );
+    Ok(AppState::new(config, db, cache))
+}
+
+/// Binds the configured address and serves until SIGINT or SIGTERM.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let kv = cache_backend(&config);
+    let bind_addr = config.bind_addr;
+    let state = build_state(config, kv).await?;
+    let listener = TcpListener::bind(bind_addr)
+        .await
+        .with_context(|| format!("binding BIND_ADDR {bind_addr}"))?;
+    tracing::info!(
+        address = %listener.local_addr()?,
+        database = ?state.db.kind(),
+        cache = state.cache.backend_name(),
+        auth = state.config.auth_mode.as_str(),
+        "formula-api listening"
+    );
+    crate::server::serve(listener, state, shutdown_signal()).await?;
+    tracing::info!("formula-api stopped");
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "SIGTERM handler unavailable");
+                std::future::pending::<()>().await
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutdown signal received; finishing requests in flight");
+}
+
+/// Logs to stderr: readable text by default, JSON with `LOG_FORMAT=json`; `RUST_LOG` filters.
+pub fn init_logging(format: &LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+}

@@ -1,0 +1,65 @@
+//! What every request shares: built once at start-up.
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use formula_cache::{Cache, Lookup};
+use formula_db::{DbError, DynStore};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::error::ApiError;
+
+#[derive(Clone)]
+pub struct AppState(Arc<App>);
+
+pub struct App {
+    pub config: Config,
+    pub db: DynStore,
+    pub cache: Cache,
+}
+
+impl AppState {
+    pub fn new(config: Config, db: DynStore, cache: Cache) -> Self {
+        AppState(Arc::new(App { config, db, cache }))
+    }
+
+    /// The JSON of a cached value, or of what `load` reads from the database on a miss.
+    pub async fn read_through<T>(
+        &self,
+        key: &str,
+        load: impl std::future::Future<Output = Result<T, DbError>>,
+    ) -> Result<(Bytes, Lookup), ApiError>
+    where
+        T: Serialize + DeserializeOwned,
+    {
+        self.cache
+            .get_or_load(key, || async { Ok(load.await?) })
+            .await
+    }
+
+    /// Runs a database write, then drops the cache keys it made stale: invalidation after the
+    /// commit, so no reader can cache the old rows after the write answered.
+    pub async fn write_then_invalidate<T>(
+        &self,
+        stale: &[String],
+        write: impl std::future::Future<Output = Result<T, DbError>>,
+    ) -> Result<T, ApiError> {
+        let written = write.await;
+        // A failure other than "not found" may have committed before the connection broke.
+        if !matches!(written, Err(DbError::NotFound(_))) {
+            self.cache.invalidate(stale).await;
+        }
+        Ok(written?)
+    }
+}
+
+impl Deref for AppState {
+    type Target = App;
+
+    fn deref(&self) -> &App {
+        &self.0
+    }
+}

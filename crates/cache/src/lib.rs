@@ -1,0 +1,19 @@
+//! The cache formula-api reads through: the contract's keys, the backends that hold values
+//! (in-process by default, Cloudflare Workers KV in production), and `Cache`, which does
+//! read-through, TTLs and invalidation after a database commit.
+
+mod error;
+pub mod keys;
+mod memory;
+mod read_through;
+mod store;
+
+pub use error::CacheError;
+pub use memory::MemoryKv;
+pub use read_through::{Cache, CacheOptions, Lookup};
+pub use store::KvStore;
+
+/// Cloudflare refuses a TTL under 60 seconds; so does this service.
+pub const MIN_TTL_SECS: u64 = 60;
+/// The contract's default TTL: 20 minutes.
+pub const DEFAULT_TTL_SECS: u64 = 1200;

@@ -1,0 +1,98 @@
+//! The in-process backend, the embedded default: a bounded moka cache with a TTL per entry.
+
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use moka::future::Cache as Moka;
+use moka::Expiry;
+
+use crate::{CacheError, KvStore};
+
+#[derive(Clone)]
+struct Entry {
+    value: Bytes,
+    ttl: Duration,
+}
+
+struct PerEntryTtl;
+
+impl Expiry<String, Entry> for PerEntryTtl {
+    fn expire_after_create(&self, _key: &String, entry: &Entry, _at: Instant) -> Option<Duration> {
+        Some(entry.ttl)
+    }
+
+    fn expire_after_update(
+        &self,
+        _key: &String,
+        entry: &Entry,
+        _at: Instant,
+        _left: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(entry.ttl)
+    }
+}
+
+/// Values in this process's memory, bounded by their total size in bytes.
+pub struct MemoryKv {
+    entries: Moka<String, Entry>,
+}
+
+impl MemoryKv {
+    pub fn new(max_bytes: u64) -> Self {
+        let entries = Moka::builder()
+            .max_capacity(max_bytes)
+            .weigher(|key: &String, entry: &Entry| {
+                u32::try_from(key.len() + entry.value.len()).unwrap_or(u32::MAX)
+            })
+            .expire_after(PerEntryTtl)
+            .build();
+        MemoryKv { entries }
+    }
+}
+
+#[async_trait]
+impl KvStore for MemoryKv {
+    fn name(&self) -> &'static str {
+        "memory"
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Bytes>, CacheError> {
+        Ok(self.entries.get(key).await.map(|entry| entry.value))
+    }
+
+    async fn put(&self, key: &str, value: Bytes, ttl: Duration) -> Result<(), CacheError> {
+        self.entries
+            .insert(key.to_owned(), Entry { value, ttl })
+            .await;
+        Ok(())
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), CacheError> {
+        self.entries.invalidate(key).await;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn stores_deletes_and_expires() {
+        let kv = MemoryKv::new(1 << 20);
+        kv.put("a", Bytes::from_static(b"1"), Duration::from_millis(50))
+            .await
+            .unwrap();
+        assert_eq!(kv.get("a").await.unwrap(), Some(Bytes::from_static(b"1")));
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        assert_eq!(kv.get("a").await.unwrap(), None);
+
+        kv.put("b", Bytes::from_static(b"2"), Duration::from_secs(60))
+            .await
+            .unwrap();
+        kv.delete("b").await.unwrap();
+        kv.delete("never-there").await.unwrap();
+        assert_eq!(kv.get("b").await.unwrap(), None);
+    }
+}

@@ -1,0 +1,14 @@
+//! Storage for formula-api: the production schema (see `reference/database.md`), its migrations,
+//! and one repository whose every query serves both Postgres (production) and SQLite (embedded).
+
+mod connect;
+mod error;
+pub mod models;
+mod repo;
+
+pub use connect::{connect, DbKind, DbOptions};
+pub use error::DbError;
+pub use repo::Store;
+
+/// The store the service holds: one per process, shared by every request.
+pub type DynStore = std::sync::Arc<dyn Store>;

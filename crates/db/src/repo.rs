@@ -1,0 +1,413 @@
+//! One repository over both databases. Every query is written once, in the SQL that Postgres and
+//! SQLite share: `$n` placeholders, quoted camelCase columns, `RETURNING`, `ON CONFLICT`, and
+//! `COALESCE` for partial updates so that a PATCH is a single atomic statement.
+
+use async_trait::async_trait;
+use chrono::NaiveDateTime;
+use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Pool, Type};
+
+use crate::models::{
+    now_millis, BillableCost, BillableCostPatch, BillableDefaults, Equipment, EquipmentPatch,
+    FixedCost, FixedCostPatch, NewEquipment, NewFixedCost, User,
+};
+use crate::{DbError, DbKind};
+
+type Result<T> = std::result::Result<T, DbError>;
+
+/// What the service asks of its database. Writes that touch several rows run in one transaction.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    fn kind(&self) -> DbKind;
+    /// A cheap round trip (`SELECT 1`).
+    async fn ping(&self) -> Result<()>;
+
+    async fn get_user(&self, user_id: &str) -> Result<Option<User>>;
+
+    async fn list_fixed_costs(&self, user_id: &str) -> Result<Vec<FixedCost>>;
+    /// Creates the user's row first when it is missing, in the same transaction.
+    async fn create_fixed_cost(&self, user_id: &str, new: &NewFixedCost) -> Result<FixedCost>;
+    /// All or nothing: one unknown or foreign id and no row changes.
+    async fn update_fixed_costs(
+        &self,
+        user_id: &str,
+        updates: &[(i32, FixedCostPatch)],
+    ) -> Result<Vec<FixedCost>>;
+    async fn delete_fixed_cost(&self, user_id: &str, id: i32) -> Result<()>;
+
+    async fn get_billable_cost(&self, user_id: &str) -> Result<Option<BillableCost>>;
+    /// Creates the row with the API's defaults; `false` when the user already had one (returned).
+    async fn create_billable_cost(&self, user_id: &str) -> Result<(BillableCost, bool)>;
+    async fn update_billable_cost(
+        &self,
+        user_id: &str,
+        patch: &BillableCostPatch,
+    ) -> Result<BillableCost>;
+
+    async fn list_equipment(&self, user_id: &str) -> Result<Vec<Equipment>>;
+    async fn create_equipment(&self, user_id: &str, new: &NewEquipment) -> Result<Equipment>;
+    async fn update_equipment(
+        &self,
+        user_id: &str,
+        updates: &[(i32, EquipmentPatch)],
+    ) -> Result<Vec<Equipment>>;
+    async fn delete_equipment(&self, user_id: &str, id: i32) -> Result<()>;
+}
+
+/// The repository, generic over the sqlx driver; `connect` picks the driver from the URL.
+pub(crate) struct SqlStore<DB: Database> {
+    pub(crate) pool: Pool<DB>,
+    pub(crate) kind: DbKind,
+}
+
+const FIXED_COLUMNS: &str =
+    r#"id, "userId", rank, name, amount, period, category, "createdAt", "updatedAt""#;
+const BILLABLE_COLUMNS: &str = r#"id, "userId", "workDays", "hoursPerDay", "holidaysDays", "vacationsDays", "sickLeaveDays", "monthlySalary", taxes, fees, margin, "billableHours", "createdAt", "updatedAt""#;
+const USER_COLUMNS: &str = r#"id, email, name, avatar, plan, "createdAt", "updatedAt""#;
+const EQUIPMENT_COLUMNS: &str = r#"id, "userId", name, amount, rank, category, "purchaseDate", usage, "lifeSpan", "createdAt", "updatedAt""#;
+
+/// The SQL of one statement, built once from its table's column list.
+macro_rules! sql {
+    ($columns:expr, $template:literal) => {{
+        static SQL: std::sync::LazyLock<String> =
+            std::sync::LazyLock::new(|| format!($template, columns = $columns));
+        SQL.as_str()
+    }};
+}
+
+/// Writes an impl block for every sqlx driver that `SqlStore` can run on: the bounds say which
+/// values the queries bind and decode. Postgres and SQLite both meet them.
+macro_rules! for_sql_drivers {
+    ($(#[$attr:meta])* impl<DB> [$($head:tt)*] { $($body:tt)* }) => {
+        $(#[$attr])*
+        impl<DB> $($head)*
+        where
+            DB: Database,
+            for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+            for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+            i32: for<'q> Encode<'q, DB> + Type<DB>,
+            f64: for<'q> Encode<'q, DB> + Type<DB>,
+            bool: for<'q> Encode<'q, DB> + Type<DB>,
+            String: for<'q> Encode<'q, DB> + Type<DB>,
+            NaiveDateTime: for<'q> Encode<'q, DB> + Type<DB>,
+            Option<i32>: for<'q> Encode<'q, DB> + Type<DB>,
+            Option<f64>: for<'q> Encode<'q, DB> + Type<DB>,
+            Option<String>: for<'q> Encode<'q, DB> + Type<DB>,
+            Option<NaiveDateTime>: for<'q> Encode<'q, DB> + Type<DB>,
+            FixedCost: for<'r> FromRow<'r, DB::Row>,
+            BillableCost: for<'r> FromRow<'r, DB::Row>,
+            Equipment: for<'r> FromRow<'r, DB::Row>,
+            User: for<'r> FromRow<'r, DB::Row>,
+        { $($body)* }
+    };
+}
+
+for_sql_drivers! {
+impl<DB> [SqlStore<DB>] {
+    /// Inserts a minimal `users` row (plan "free") unless the user exists: the Clerk webhook may
+    /// not have arrived yet, and every expense has a foreign key to `users`.
+    async fn ensure_user(conn: &mut DB::Connection, user_id: &str, now: NaiveDateTime) -> Result<()> {
+        sqlx::query(
+            r#"INSERT INTO users (id, plan, "createdAt", "updatedAt") VALUES ($1, 'free', $2, $2)
+               ON CONFLICT (id) DO NOTHING"#,
+        )
+        .bind(user_id.to_owned())
+        .bind(now)
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+
+    async fn insert_fixed_cost(&self, user_id: &str, new: &NewFixedCost) -> Result<FixedCost> {
+        let now = now_millis();
+        let mut tx = self.pool.begin().await?;
+        Self::ensure_user(&mut tx, user_id, now).await?;
+        let row = sqlx::query_as::<DB, FixedCost>(sql!(
+            FIXED_COLUMNS,
+            r#"INSERT INTO "expenses-fixed-cost" ("userId", rank, name, amount, period, category, "createdAt", "updatedAt")
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING {columns}"#
+        ))
+        .bind(user_id.to_owned())
+        .bind(new.rank)
+        .bind(new.name.clone())
+        .bind(new.amount)
+        .bind(new.period.map(|p| p.as_str().to_owned()))
+        .bind(new.category.clone())
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    async fn patch_fixed_cost(
+        conn: &mut DB::Connection,
+        user_id: &str,
+        id: i32,
+        patch: &FixedCostPatch,
+        now: NaiveDateTime,
+    ) -> Result<FixedCost> {
+        sqlx::query_as::<DB, FixedCost>(sql!(
+            FIXED_COLUMNS,
+            r#"UPDATE "expenses-fixed-cost" SET
+                 name = COALESCE($3, name), amount = COALESCE($4, amount),
+                 category = COALESCE($5, category), rank = COALESCE($6, rank),
+                 period = CASE WHEN $7 THEN $8 ELSE period END, "updatedAt" = $9
+               WHERE id = $1 AND "userId" = $2 RETURNING {columns}"#
+        ))
+        .bind(id)
+        .bind(user_id.to_owned())
+        .bind(patch.name.clone())
+        .bind(patch.amount)
+        .bind(patch.category.clone())
+        .bind(patch.rank)
+        .bind(patch.period.is_some())
+        .bind(patch.period.flatten().map(|p| p.as_str().to_owned()))
+        .bind(now)
+        .fetch_optional(conn)
+        .await?
+        .ok_or_else(|| DbError::NotFound(format!("fixed cost {id}")))
+    }
+
+    async fn insert_equipment(&self, user_id: &str, new: &NewEquipment) -> Result<Equipment> {
+        let now = now_millis();
+        let mut tx = self.pool.begin().await?;
+        Self::ensure_user(&mut tx, user_id, now).await?;
+        let row = sqlx::query_as::<DB, Equipment>(sql!(
+            EQUIPMENT_COLUMNS,
+            r#"INSERT INTO "equipment-expense" ("userId", name, amount, rank, category, "purchaseDate", usage, "lifeSpan", "createdAt", "updatedAt")
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING {columns}"#
+        ))
+        .bind(user_id.to_owned())
+        .bind(new.name.clone())
+        .bind(new.amount)
+        .bind(new.rank)
+        .bind(new.category.clone())
+        .bind(new.purchase_date)
+        .bind(new.usage)
+        .bind(new.life_span)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    async fn patch_equipment(
+        conn: &mut DB::Connection,
+        user_id: &str,
+        id: i32,
+        patch: &EquipmentPatch,
+        now: NaiveDateTime,
+    ) -> Result<Equipment> {
+        sqlx::query_as::<DB, Equipment>(sql!(
+            EQUIPMENT_COLUMNS,
+            r#"UPDATE "equipment-expense" SET
+                 name = COALESCE($3, name), amount = COALESCE($4, amount),
+                 rank = COALESCE($5, rank), category = COALESCE($6, category),
+                 "purchaseDate" = COALESCE($7, "purchaseDate"), usage = COALESCE($8, usage),
+                 "lifeSpan" = COALESCE($9, "lifeSpan"), "updatedAt" = $10
+               WHERE id = $1 AND "userId" = $2 RETURNING {columns}"#
+        ))
+        .bind(id)
+        .bind(user_id.to_owned())
+        .bind(patch.name.clone())
+        .bind(patch.amount)
+        .bind(patch.rank)
+        .bind(patch.category.clone())
+        .bind(patch.purchase_date)
+        .bind(patch.usage)
+        .bind(patch.life_span)
+        .bind(now)
+        .fetch_optional(conn)
+        .await?
+        .ok_or_else(|| DbError::NotFound(format!("equipment {id}")))
+    }
+
+    /// Deletes the row `id` of `table` if it belongs to the user; `NotFound` names `entity`.
+    async fn delete_owned(&self, table: &str, entity: &str, user_id: &str, id: i32) -> Result<()> {
+        let sql = format!(r#"DELETE FROM "{table}" WHERE id = $1 AND "userId" = $2 RETURNING id"#);
+        let deleted = sqlx::query(&sql)
+            .bind(id)
+            .bind(user_id.to_owned())
+            .fetch_optional(&self.pool)
+            .await?;
+        deleted.map(|_| ()).ok_or_else(|| DbError::NotFound(format!("{entity} {id}")))
+    }
+
+    async fn insert_default_billable(&self, user_id: &str) -> Result<(BillableCost, bool)> {
+        let now = now_millis();
+        let mut tx = self.pool.begin().await?;
+        Self::ensure_user(&mut tx, user_id, now).await?;
+        let inserted = sqlx::query_as::<DB, BillableCost>(sql!(
+            BILLABLE_COLUMNS,
+            r#"INSERT INTO "expenses-billabe-cost" ("userId", "workDays", "hoursPerDay", "holidaysDays", "vacationsDays", "sickLeaveDays", "monthlySalary", taxes, fees, margin, "billableHours", "createdAt", "updatedAt")
+               VALUES ($1, $2, $3, $4, $5, $6, 0, 0, 0, 0, $7, $8, $8)
+               ON CONFLICT ("userId") DO NOTHING RETURNING {columns}"#
+        ))
+        .bind(user_id.to_owned())
+        .bind(BillableDefaults::WORK_DAYS)
+        .bind(BillableDefaults::HOURS_PER_DAY)
+        .bind(BillableDefaults::HOLIDAYS_DAYS)
+        .bind(BillableDefaults::VACATIONS_DAYS)
+        .bind(BillableDefaults::SICK_LEAVE_DAYS)
+        .bind(BillableDefaults::billable_hours())
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let result = match inserted {
+            Some(row) => (row, true),
+            None => (Self::select_billable(&mut tx, user_id).await?.ok_or_else(|| {
+                DbError::NotFound(format!("billable cost of user {user_id}"))
+            })?, false),
+        };
+        tx.commit().await?;
+        Ok(result)
+    }
+
+    async fn select_billable(conn: &mut DB::Connection, user_id: &str) -> Result<Option<BillableCost>> {
+        Ok(sqlx::query_as::<DB, BillableCost>(sql!(
+            BILLABLE_COLUMNS,
+            r#"SELECT {columns} FROM "expenses-billabe-cost" WHERE "userId" = $1"#
+        ))
+        .bind(user_id.to_owned())
+        .fetch_optional(conn)
+        .await?)
+    }
+
+    async fn patch_billable(&self, user_id: &str, patch: &BillableCostPatch) -> Result<BillableCost> {
+        sqlx::query_as::<DB, BillableCost>(sql!(
+            BILLABLE_COLUMNS,
+            r#"UPDATE "expenses-billabe-cost" SET
+                 "workDays" = COALESCE($2, "workDays"), "hoursPerDay" = COALESCE($3, "hoursPerDay"),
+                 "holidaysDays" = COALESCE($4, "holidaysDays"), "vacationsDays" = COALESCE($5, "vacationsDays"),
+                 "sickLeaveDays" = COALESCE($6, "sickLeaveDays"), "monthlySalary" = COALESCE($7, "monthlySalary"),
+                 taxes = COALESCE($8, taxes), fees = COALESCE($9, fees), margin = COALESCE($10, margin),
+                 "billableHours" = CASE WHEN $11 THEN $12 ELSE "billableHours" END, "updatedAt" = $13
+               WHERE "userId" = $1 RETURNING {columns}"#
+        ))
+        .bind(user_id.to_owned())
+        .bind(patch.work_days)
+        .bind(patch.hours_per_day)
+        .bind(patch.holidays_days)
+        .bind(patch.vacations_days)
+        .bind(patch.sick_leave_days)
+        .bind(patch.monthly_salary)
+        .bind(patch.taxes)
+        .bind(patch.fees)
+        .bind(patch.margin)
+        .bind(patch.billable_hours.is_some())
+        .bind(patch.billable_hours.flatten())
+        .bind(now_millis())
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| DbError::NotFound(format!("billable cost of user {user_id}")))
+    }
+}
+}
+
+for_sql_drivers! {
+#[async_trait]
+impl<DB> [Store for SqlStore<DB>] {
+    fn kind(&self) -> DbKind {
+        self.kind
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn get_user(&self, user_id: &str) -> Result<Option<User>> {
+        Ok(sqlx::query_as::<DB, User>(sql!(
+            USER_COLUMNS,
+            "SELECT {columns} FROM users WHERE id = $1"
+        ))
+        .bind(user_id.to_owned())
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn list_fixed_costs(&self, user_id: &str) -> Result<Vec<FixedCost>> {
+        Ok(sqlx::query_as::<DB, FixedCost>(sql!(
+            FIXED_COLUMNS,
+            r#"SELECT {columns} FROM "expenses-fixed-cost" WHERE "userId" = $1 ORDER BY rank, id"#
+        ))
+        .bind(user_id.to_owned())
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn create_fixed_cost(&self, user_id: &str, new: &NewFixedCost) -> Result<FixedCost> {
+        self.insert_fixed_cost(user_id, new).await
+    }
+
+    async fn update_fixed_costs(
+        &self,
+        user_id: &str,
+        updates: &[(i32, FixedCostPatch)],
+    ) -> Result<Vec<FixedCost>> {
+        let now = now_millis();
+        let mut tx = self.pool.begin().await?;
+        let mut rows = Vec::with_capacity(updates.len());
+        for (id, patch) in updates {
+            rows.push(Self::patch_fixed_cost(&mut tx, user_id, *id, patch, now).await?);
+        }
+        tx.commit().await?;
+        Ok(rows)
+    }
+
+    async fn delete_fixed_cost(&self, user_id: &str, id: i32) -> Result<()> {
+        self.delete_owned("expenses-fixed-cost", "fixed cost", user_id, id).await
+    }
+
+    async fn get_billable_cost(&self, user_id: &str) -> Result<Option<BillableCost>> {
+        let mut conn = self.pool.acquire().await?;
+        Self::select_billable(&mut conn, user_id).await
+    }
+
+    async fn create_billable_cost(&self, user_id: &str) -> Result<(BillableCost, bool)> {
+        self.insert_default_billable(user_id).await
+    }
+
+    async fn update_billable_cost(
+        &self,
+        user_id: &str,
+        patch: &BillableCostPatch,
+    ) -> Result<BillableCost> {
+        self.patch_billable(user_id, patch).await
+    }
+
+    async fn list_equipment(&self, user_id: &str) -> Result<Vec<Equipment>> {
+        Ok(sqlx::query_as::<DB, Equipment>(sql!(
+            EQUIPMENT_COLUMNS,
+            r#"SELECT {columns} FROM "equipment-expense" WHERE "userId" = $1 ORDER BY rank, id"#
+        ))
+        .bind(user_id.to_owned())
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn create_equipment(&self, user_id: &str, new: &NewEquipment) -> Result<Equipment> {
+        self.insert_equipment(user_id, new).await
+    }
+
+    async fn update_equipment(
+        &self,
+        user_id: &str,
+        updates: &[(i32, EquipmentPatch)],
+    ) -> Result<Vec<Equipment>> {
+        let now = now_millis();
+        let mut tx = self.pool.begin().await?;
+        let mut rows = Vec::with_capacity(updates.len());
+        for (id, patch) in updates {
+            rows.push(Self::patch_equipment(&mut tx, user_id, *id, patch, now).await?);
+        }
+        tx.commit().await?;
+        Ok(rows)
+    }
+
+    async fn delete_equipment(&self, user_id: &str, id: i32) -> Result<()> {
+        self.delete_owned("equipment-expense", "equipment", user_id, id).await
+    }
+}
+}
