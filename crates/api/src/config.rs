@@ -277,6 +277,17 @@ mod tests {
     }
 
     #[test]
+    fn env_example_documents_every_variable() {
+        let example = include_str!("../../../.env.example");
+        for (name, _, _) in VARIABLES {
+            assert!(
+                example.lines().any(|line| line.starts_with(&format!("{name}="))),
+                ".env.example lacks {name}"
+            );
+        }
+    }
+
+    #[test]
     fn cors_lists_and_wildcard() {
         let config = config(&[(
             "CORS_ALLOWED_ORIGINS",

@@ -92,21 +92,18 @@ fn is_json(headers: &HeaderMap) -> bool {
         .unwrap_or(false)
 }
 
-/// Parses JSON into `T`; syntax errors say "malformed JSON", data errors name the field's path.
+/// Parses a JSON object into `T`. In order: the document's syntax ("malformed JSON: …"), that it
+/// is an object, then every field (errors name the field's path).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
-        let inner = error.inner();
-        if inner.is_syntax() || inner.is_eof() {
-            ApiError::bad_request(format!("malformed JSON: {inner}"))
-        } else {
-            ApiError::bad_request(describe(error.path(), &without_position(inner)))
-        }
-    })?;
-    deserializer
-        .end()
+    serde_json::from_slice::<serde::de::IgnoredAny>(bytes)
         .map_err(|error| ApiError::bad_request(format!("malformed JSON: {error}")))?;
-    Ok(value)
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::bad_request("body: expected a JSON object"));
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        ApiError::bad_request(describe(error.path(), &without_position(error.inner())))
+    })
 }
 
 /// `amount: must be ≥ 0`, or the bare message for the document itself.
@@ -172,6 +169,7 @@ mod tests {
     #[test]
     fn malformed_json() {
         assert!(message(r#"{"amount":"#).starts_with("malformed JSON"));
-        assert!(message(r#"{"amount":1} x"#).starts_with("malformed JSON"));
+        assert!(message(r#"{"amount":-1} x"#).starts_with("malformed JSON"));
+        assert_eq!(message("[1]"), "body: expected a JSON object");
     }
 }

@@ -1,0 +1,325 @@
+//! The harness: the real server on a real port (0), over a fresh database, with typed helpers.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use formula_api::{startup, AppState, Config};
+use formula_cache::MemoryKv;
+use formula_db::DynStore;
+use reqwest::Method;
+use serde_json::Value;
+use sqlx::{Connection, Executor, PgConnection};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Runs each named test (an `async fn(TestApp)`) once on SQLite and, with the `postgres-tests`
+/// feature, once on Postgres.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name($crate::helpers::TestApp::sqlite().await).await
+                }
+            )*
+        }
+        #[cfg(feature = "postgres-tests")]
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name($crate::helpers::TestApp::postgres().await).await
+                }
+            )*
+        }
+    };
+}
+
+/// A database that lives as long as the test.
+pub enum TestDatabase {
+    Sqlite { _dir: tempfile::TempDir, url: String },
+    Postgres(PgTestDb),
+}
+
+impl TestDatabase {
+    pub fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}/formula.db", dir.path().display());
+        TestDatabase::Sqlite { _dir: dir, url }
+    }
+
+    pub async fn postgres() -> Self {
+        TestDatabase::Postgres(PgTestDb::create().await)
+    }
+
+    pub fn url(&self) -> &str {
+        match self {
+            TestDatabase::Sqlite { url, .. } => url,
+            TestDatabase::Postgres(db) => &db.url,
+        }
+    }
+}
+
+/// A Postgres database made for one test on the server of `TEST_DATABASE_URL`, dropped after.
+pub struct PgTestDb {
+    pub url: String,
+    admin_url: String,
+    name: String,
+}
+
+static NEXT_DB: AtomicU32 = AtomicU32::new(0);
+
+impl PgTestDb {
+    pub async fn create() -> Self {
+        let admin_url = std::env::var("TEST_DATABASE_URL").expect(
+            "the Postgres suite needs TEST_DATABASE_URL, e.g. postgres://postgres@127.0.0.1:5432/postgres",
+        );
+        let name = format!(
+            "formula_test_{}_{}",
+            std::process::id(),
+            NEXT_DB.fetch_add(1, Ordering::SeqCst)
+        );
+        let mut admin = PgConnection::connect(&admin_url)
+            .await
+            .expect("connect to TEST_DATABASE_URL");
+        admin
+            .execute(format!(r#"CREATE DATABASE "{name}""#).as_str())
+            .await
+            .expect("create test database");
+        let base = admin_url
+            .split('?')
+            .next()
+            .and_then(|url| url.rsplit_once('/'))
+            .map(|(base, _)| base)
+            .expect("TEST_DATABASE_URL names a database");
+        PgTestDb {
+            url: format!("{base}/{name}"),
+            admin_url,
+            name,
+        }
+    }
+}
+
+impl Drop for PgTestDb {
+    fn drop(&mut self) {
+        let admin_url = self.admin_url.clone();
+        let sql = format!(r#"DROP DATABASE IF EXISTS "{}" WITH (FORCE)"#, self.name);
+        // Drop runs inside the test's runtime, which cannot block on itself: use a thread.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                let mut admin = PgConnection::connect(&admin_url).await?;
+                admin.execute(sql.as_str()).await.map(|_| ())
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("warning: test database {} was not dropped", self.name);
+        }
+    }
+}
+
+/// What the server answered.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn data(&self) -> &Value {
+        assert_eq!(self.body["success"], true, "not a success: {self:?}");
+        &self.body["data"]
+    }
+
+    pub fn error(&self) -> &str {
+        assert_eq!(self.body["success"], false, "not an error: {self:?}");
+        assert_eq!(self.body["status"], self.status, "envelope status: {self:?}");
+        self.body["error"].as_str().expect("error is a string")
+    }
+
+    pub fn cache(&self) -> &str {
+        self.headers
+            .get("x-cache")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+}
+
+/// The running service.
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub kv: Arc<MemoryKv>,
+    pub state: AppState,
+    pub database: TestDatabase,
+    env: HashMap<String, String>,
+    server: JoinHandle<std::io::Result<()>>,
+    shutdown: oneshot::Sender<()>,
+}
+
+impl TestApp {
+    pub async fn sqlite() -> Self {
+        TestApp::start(TestDatabase::sqlite(), &[]).await
+    }
+
+    pub async fn postgres() -> Self {
+        TestApp::start(TestDatabase::postgres().await, &[]).await
+    }
+
+    /// Starts the service over `database` with extra environment variables.
+    pub async fn start(database: TestDatabase, env: &[(&str, &str)]) -> Self {
+        let env: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        TestApp::start_with_env(database, env).await
+    }
+
+    async fn start_with_env(database: TestDatabase, mut env: HashMap<String, String>) -> Self {
+        env.insert("DATABASE_URL".into(), database.url().to_owned());
+        let config =
+            Config::from_lookup(|name| env.get(name).cloned()).expect("test configuration");
+        let kv = Arc::new(MemoryKv::new(config.memory_cache_max_bytes));
+        let state = startup::build_state(config, kv.clone())
+            .await
+            .expect("service state");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("address"));
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(formula_api::server::serve(listener, state.clone(), async {
+            let _ = stopped.await;
+        }));
+        TestApp {
+            base,
+            client: reqwest::Client::new(),
+            kv,
+            state,
+            database,
+            env,
+            server,
+            shutdown,
+        }
+    }
+
+    /// Stops the server and starts a new one over the same database (and a cold cache).
+    pub async fn restart(self) -> Self {
+        let _ = self.shutdown.send(());
+        self.server.await.expect("server task").expect("server");
+        TestApp::start_with_env(self.database, self.env).await
+    }
+
+    pub fn db(&self) -> &DynStore {
+        &self.state.db
+    }
+
+    pub async fn request(&self, method: Method, path: &str, body: Option<&Value>) -> Reply {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        read(request.send().await.expect("request sent")).await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.request(Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Reply {
+        self.request(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: &Value) -> Reply {
+        self.request(Method::PATCH, path, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: &Value) -> Reply {
+        self.request(Method::PUT, path, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.request(Method::DELETE, path, None).await
+    }
+}
+
+pub async fn read(response: reqwest::Response) -> Reply {
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let bytes = response.bytes().await.expect("body");
+    let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+        Value::String(String::from_utf8_lossy(&bytes).into_owned())
+    });
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+pub const EXPENSES: &str = "/api/expenses";
+
+pub fn fixed_cost(user: &str, name: &str, amount: f64, rank: i64) -> Value {
+    serde_json::json!({
+        "userId": user, "name": name, "amount": amount, "category": "office",
+        "rank": rank, "period": "monthly",
+    })
+}
+
+pub fn equipment(user: &str, name: &str, rank: i64) -> Value {
+    serde_json::json!({
+        "userId": user, "name": name, "amount": 2400, "rank": rank, "category": "hardware",
+        "purchaseDate": "2024-05-01", "usage": 80, "lifeSpan": 3,
+    })
+}
+
+/// Creates a fixed cost through the API and returns its id.
+pub async fn create_fixed(app: &TestApp, user: &str, name: &str, rank: i64) -> i64 {
+    let reply = app
+        .post(
+            &format!("{EXPENSES}/fixed-costs"),
+            &fixed_cost(user, name, 100.0, rank),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{reply:?}");
+    reply.data()["id"].as_i64().expect("id")
+}
+
+/// Creates an equipment expense through the API and returns its id.
+pub async fn create_equipment(app: &TestApp, user: &str, name: &str, rank: i64) -> i64 {
+    let reply = app
+        .post(
+            &format!("{EXPENSES}/equipment-costs"),
+            &equipment(user, name, rank),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{reply:?}");
+    reply.data()["id"].as_i64().expect("id")
+}
+
+/// Asserts the ISO 8601 UTC millisecond format of the old API: `2025-03-01T09:30:00.000Z`.
+pub fn assert_timestamp(value: &Value) {
+    let text = value.as_str().expect("timestamp is a string");
+    assert_eq!(text.len(), 24, "{text}");
+    chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.3fZ")
+        .unwrap_or_else(|e| panic!("{text}: {e}"));
+}
+
+/// The field names of a JSON object, sorted.
+pub fn field_names(value: &Value) -> Vec<String> {
+    let mut names: Vec<String> = value
+        .as_object()
+        .expect("an object")
+        .keys()
+        .cloned()
+        .collect();
+    names.sort();
+    names
+}

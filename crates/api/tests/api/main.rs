@@ -1,0 +1,14 @@
+//! Integration tests: the real server on a real port, over real SQLite and (with the
+//! `postgres-tests` feature) real Postgres.
+
+mod helpers;
+
+mod billable_costs;
+mod cache;
+mod equipment_costs;
+mod fixed_costs;
+mod http_surface;
+mod ownership;
+#[cfg(feature = "postgres-tests")]
+mod production_schema;
+mod validation;
