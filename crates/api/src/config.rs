@@ -281,7 +281,9 @@ mod tests {
         let example = include_str!("../../../.env.example");
         for (name, _, _) in VARIABLES {
             assert!(
-                example.lines().any(|line| line.starts_with(&format!("{name}="))),
+                example
+                    .lines()
+                    .any(|line| line.starts_with(&format!("{name}="))),
                 ".env.example lacks {name}"
             );
         }

@@ -17,7 +17,10 @@ const BILLABLE: &str = "/api/expenses/billable-costs";
 async fn get_answers_null_without_a_row(app: TestApp) {
     let reply = app.get(&format!("{BILLABLE}?userId=u")).await;
     assert_eq!(reply.status, 200);
-    assert_eq!(reply.body, json!({"status": 200, "success": true, "data": null}));
+    assert_eq!(
+        reply.body,
+        json!({"status": 200, "success": true, "data": null})
+    );
 }
 
 async fn post_creates_the_defaults_once(app: TestApp) {
@@ -90,7 +93,9 @@ async fn patch_updates_the_given_fields(app: TestApp) {
 }
 
 async fn patch_without_a_row_is_404(app: TestApp) {
-    let reply = app.patch(BILLABLE, &json!({"userId": "u", "workDays": 4})).await;
+    let reply = app
+        .patch(BILLABLE, &json!({"userId": "u", "workDays": 4}))
+        .await;
     assert_eq!(reply.status, 404);
     assert!(reply.error().contains("billable cost"));
     assert!(app.db().get_billable_cost("u").await.unwrap().is_none());

@@ -30,16 +30,30 @@ async fn second_get_is_served_from_the_cache(app: TestApp) {
     let id = create_fixed(&app, "u", "Rent", 0).await;
     let first = app.get(&format!("{FIXED}?userId=u")).await;
     assert_eq!(first.cache(), "miss");
-    let raw = app.kv.get("fixed-cost-list:u").await.unwrap().expect("stored");
-    assert_eq!(serde_json::from_slice::<Value>(&raw).unwrap(), *first.data());
-    assert!(!String::from_utf8_lossy(&raw).contains("100.0"), "numbers as JavaScript writes them");
+    let raw = app
+        .kv
+        .get("fixed-cost-list:u")
+        .await
+        .unwrap()
+        .expect("stored");
+    assert_eq!(
+        serde_json::from_slice::<Value>(&raw).unwrap(),
+        *first.data()
+    );
+    assert!(
+        !String::from_utf8_lossy(&raw).contains("100.0"),
+        "numbers as JavaScript writes them"
+    );
 
     // Change the row behind the service's back: a cached read cannot see it.
     let patch = FixedCostPatch {
         amount: Some(5.0),
         ..FixedCostPatch::default()
     };
-    app.db().update_fixed_costs("u", &[(id as i32, patch)]).await.unwrap();
+    app.db()
+        .update_fixed_costs("u", &[(id as i32, patch)])
+        .await
+        .unwrap();
     let second = app.get(&format!("{FIXED}?userId=u")).await;
     assert_eq!(second.cache(), "hit");
     assert_eq!(second.data(), first.data());
@@ -52,15 +66,60 @@ async fn every_write_invalidates_its_key_and_only_its_key(app: TestApp) {
     create_fixed(&app, "other", "Theirs", 0).await;
 
     let writes: Vec<(&str, reqwest::Method, String, Option<Value>)> = vec![
-        ("fixed-cost-list:u", reqwest::Method::POST, FIXED.into(), Some(fixed_cost("u", "More", 1.0, 1))),
-        ("fixed-cost-list:u", reqwest::Method::PATCH, format!("{FIXED}/{fixed}"), Some(json!({"userId": "u", "amount": 3}))),
-        ("fixed-cost-list:u", reqwest::Method::PUT, FIXED.into(), Some(json!({"userId": "u", "updates": [{"id": fixed, "data": {"rank": 2}}]}))),
-        ("billable-cost:u", reqwest::Method::PATCH, BILLABLE.into(), Some(json!({"userId": "u", "taxes": 20}))),
-        ("equipment-cost-list:u", reqwest::Method::POST, EQUIPMENT.into(), Some(equipment("u", "Desk", 1))),
-        ("equipment-cost-list:u", reqwest::Method::PATCH, EQUIPMENT.into(), Some(json!({"userId": "u", "id": gear, "usage": 10}))),
-        ("equipment-cost-list:u", reqwest::Method::PUT, EQUIPMENT.into(), Some(json!({"userId": "u", "updates": [{"id": gear, "data": {"rank": 3}}]}))),
-        ("equipment-cost-list:u", reqwest::Method::DELETE, format!("{EQUIPMENT}/u/{gear}"), None),
-        ("fixed-cost-list:u", reqwest::Method::DELETE, format!("{FIXED}/u/{fixed}"), None),
+        (
+            "fixed-cost-list:u",
+            reqwest::Method::POST,
+            FIXED.into(),
+            Some(fixed_cost("u", "More", 1.0, 1)),
+        ),
+        (
+            "fixed-cost-list:u",
+            reqwest::Method::PATCH,
+            format!("{FIXED}/{fixed}"),
+            Some(json!({"userId": "u", "amount": 3})),
+        ),
+        (
+            "fixed-cost-list:u",
+            reqwest::Method::PUT,
+            FIXED.into(),
+            Some(json!({"userId": "u", "updates": [{"id": fixed, "data": {"rank": 2}}]})),
+        ),
+        (
+            "billable-cost:u",
+            reqwest::Method::PATCH,
+            BILLABLE.into(),
+            Some(json!({"userId": "u", "taxes": 20})),
+        ),
+        (
+            "equipment-cost-list:u",
+            reqwest::Method::POST,
+            EQUIPMENT.into(),
+            Some(equipment("u", "Desk", 1)),
+        ),
+        (
+            "equipment-cost-list:u",
+            reqwest::Method::PATCH,
+            EQUIPMENT.into(),
+            Some(json!({"userId": "u", "id": gear, "usage": 10})),
+        ),
+        (
+            "equipment-cost-list:u",
+            reqwest::Method::PUT,
+            EQUIPMENT.into(),
+            Some(json!({"userId": "u", "updates": [{"id": gear, "data": {"rank": 3}}]})),
+        ),
+        (
+            "equipment-cost-list:u",
+            reqwest::Method::DELETE,
+            format!("{EQUIPMENT}/u/{gear}"),
+            None,
+        ),
+        (
+            "fixed-cost-list:u",
+            reqwest::Method::DELETE,
+            format!("{FIXED}/u/{fixed}"),
+            None,
+        ),
     ];
     for (key, method, path, body) in writes {
         // Prime every key of both users.
@@ -71,10 +130,21 @@ async fn every_write_invalidates_its_key_and_only_its_key(app: TestApp) {
         let reply = app.request(method.clone(), &path, body.as_ref()).await;
         assert!(reply.status < 300, "{method} {path}: {reply:?}");
 
-        assert!(cached(&app, key).await.is_none(), "{method} {path} left {key} cached");
-        for other in ["fixed-cost-list:u", "billable-cost:u", "equipment-cost-list:u", "fixed-cost-list:other"] {
+        assert!(
+            cached(&app, key).await.is_none(),
+            "{method} {path} left {key} cached"
+        );
+        for other in [
+            "fixed-cost-list:u",
+            "billable-cost:u",
+            "equipment-cost-list:u",
+            "fixed-cost-list:other",
+        ] {
             if other != key {
-                assert!(cached(&app, other).await.is_some(), "{method} {path} dropped {other}");
+                assert!(
+                    cached(&app, other).await.is_some(),
+                    "{method} {path} dropped {other}"
+                );
             }
         }
         let list = match key {
@@ -91,7 +161,10 @@ async fn billable_post_writes_the_key(app: TestApp) {
     app.get(&format!("{BILLABLE}?userId=u")).await;
     assert_eq!(cached(&app, "billable-cost:u").await, Some(json!(null)));
     let created = app.post(BILLABLE, &json!({"userId": "u"})).await;
-    assert_eq!(cached(&app, "billable-cost:u").await.as_ref(), Some(created.data()));
+    assert_eq!(
+        cached(&app, "billable-cost:u").await.as_ref(),
+        Some(created.data())
+    );
     let fetched = app.get(&format!("{BILLABLE}?userId=u")).await;
     assert_eq!(fetched.cache(), "hit");
     assert_eq!(fetched.data(), created.data());
@@ -101,13 +174,20 @@ async fn a_corrupt_cached_value_is_a_miss_and_is_replaced(app: TestApp) {
     create_fixed(&app, "u", "Rent", 0).await;
     for garbage in [&b"{not json"[..], br#"{"an":"object"}"#, br#"[{"id":"x"}]"#] {
         app.kv
-            .put("fixed-cost-list:u", Bytes::copy_from_slice(garbage), Duration::from_secs(60))
+            .put(
+                "fixed-cost-list:u",
+                Bytes::copy_from_slice(garbage),
+                Duration::from_secs(60),
+            )
             .await
             .unwrap();
         let reply = app.get(&format!("{FIXED}?userId=u")).await;
         assert_eq!(reply.status, 200, "{reply:?}");
         assert_eq!(reply.cache(), "miss");
         assert_eq!(reply.data()[0]["name"], "Rent");
-        assert_eq!(cached(&app, "fixed-cost-list:u").await.as_ref(), Some(reply.data()));
+        assert_eq!(
+            cached(&app, "fixed-cost-list:u").await.as_ref(),
+            Some(reply.data())
+        );
     }
 }

@@ -47,7 +47,10 @@ async fn create_answers_201_with_every_field(app: TestApp) {
 async fn purchase_date_accepts_dates_datetimes_and_millis(app: TestApp) {
     for (given, stored) in [
         (json!("2024-05-01"), "2024-05-01T00:00:00.000Z"),
-        (json!("2024-05-01T10:00:00.250Z"), "2024-05-01T10:00:00.250Z"),
+        (
+            json!("2024-05-01T10:00:00.250Z"),
+            "2024-05-01T10:00:00.250Z",
+        ),
         (json!(1714557600000i64), "2024-05-01T10:00:00.000Z"),
     ] {
         let mut body = equipment("u", "Desk", 0);
@@ -76,7 +79,9 @@ async fn patch_changes_the_row_named_by_id_not_the_first(app: TestApp) {
     assert_eq!(rows[0].name, "first");
     assert_eq!(rows[1].name, "renamed");
 
-    let missing_id = app.patch(EQUIPMENT, &json!({"userId": "u", "name": "x"})).await;
+    let missing_id = app
+        .patch(EQUIPMENT, &json!({"userId": "u", "name": "x"}))
+        .await;
     assert_eq!(missing_id.status, 400);
     assert_eq!(missing_id.error(), "id: required");
 }

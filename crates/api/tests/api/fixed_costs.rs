@@ -23,11 +23,16 @@ const FIXED: &str = "/api/expenses/fixed-costs";
 async fn list_is_empty_for_a_new_user(app: TestApp) {
     let reply = app.get(&format!("{FIXED}?userId=nobody")).await;
     assert_eq!(reply.status, 200);
-    assert_eq!(reply.body, json!({"status": 200, "success": true, "data": []}));
+    assert_eq!(
+        reply.body,
+        json!({"status": 200, "success": true, "data": []})
+    );
 }
 
 async fn create_answers_201_with_every_field(app: TestApp) {
-    let reply = app.post(FIXED, &fixed_cost("user_a", "Rent", 950.5, 2)).await;
+    let reply = app
+        .post(FIXED, &fixed_cost("user_a", "Rent", 950.5, 2))
+        .await;
     assert_eq!(reply.status, 201);
     assert_eq!(reply.body["status"], 201);
     let row = reply.data();
@@ -106,11 +111,17 @@ async fn patch_changes_only_the_fields_given(app: TestApp) {
 async fn patch_with_null_period_clears_it(app: TestApp) {
     let id = create_fixed(&app, "u", "Rent", 1).await;
     let reply = app
-        .patch(&format!("{FIXED}/{id}"), &json!({"userId": "u", "period": null}))
+        .patch(
+            &format!("{FIXED}/{id}"),
+            &json!({"userId": "u", "period": null}),
+        )
         .await;
     assert_eq!(reply.data()["period"], json!(null));
     let reply = app
-        .patch(&format!("{FIXED}/{id}"), &json!({"userId": "u", "period": "yearly"}))
+        .patch(
+            &format!("{FIXED}/{id}"),
+            &json!({"userId": "u", "period": "yearly"}),
+        )
         .await;
     assert_eq!(reply.data()["period"], "yearly");
 }
@@ -154,7 +165,10 @@ async fn batch_with_a_foreign_id_changes_nothing(app: TestApp) {
     assert_eq!(reply.status, 404);
     assert!(reply.error().contains(&theirs.to_string()), "{reply:?}");
     assert_eq!(app.db().list_fixed_costs("u").await.unwrap(), before);
-    assert_eq!(app.db().list_fixed_costs("other").await.unwrap()[0].amount, 100.0);
+    assert_eq!(
+        app.db().list_fixed_costs("other").await.unwrap()[0].amount,
+        100.0
+    );
 
     let unknown = app
         .put(
@@ -191,7 +205,10 @@ async fn delete_removes_the_row(app: TestApp) {
     let id = create_fixed(&app, "u", "a", 0).await;
     let reply = app.delete(&format!("{FIXED}/u/{id}")).await;
     assert_eq!(reply.status, 200);
-    assert_eq!(reply.body, json!({"status": 200, "success": true, "data": null}));
+    assert_eq!(
+        reply.body,
+        json!({"status": 200, "success": true, "data": null})
+    );
     assert!(app.db().list_fixed_costs("u").await.unwrap().is_empty());
     let again = app.delete(&format!("{FIXED}/u/{id}")).await;
     assert_eq!(again.status, 404);
@@ -201,7 +218,12 @@ async fn delete_removes_the_row(app: TestApp) {
 async fn first_write_creates_the_missing_user_row(app: TestApp) {
     assert!(app.db().get_user("user_new").await.unwrap().is_none());
     create_fixed(&app, "user_new", "a", 0).await;
-    let user = app.db().get_user("user_new").await.unwrap().expect("user row");
+    let user = app
+        .db()
+        .get_user("user_new")
+        .await
+        .unwrap()
+        .expect("user row");
     assert_eq!(user.plan, "free");
     assert_eq!(user.email, None);
     // A second write finds the row and leaves it alone.

@@ -41,7 +41,10 @@ macro_rules! on_both_databases {
 
 /// A database that lives as long as the test.
 pub enum TestDatabase {
-    Sqlite { _dir: tempfile::TempDir, url: String },
+    Sqlite {
+        _dir: tempfile::TempDir,
+        url: String,
+    },
     Postgres(PgTestDb),
 }
 
@@ -142,7 +145,10 @@ impl Reply {
 
     pub fn error(&self) -> &str {
         assert_eq!(self.body["success"], false, "not an error: {self:?}");
-        assert_eq!(self.body["status"], self.status, "envelope status: {self:?}");
+        assert_eq!(
+            self.body["status"], self.status,
+            "envelope status: {self:?}"
+        );
         self.body["error"].as_str().expect("error is a string")
     }
 
@@ -254,9 +260,8 @@ pub async fn read(response: reqwest::Response) -> Reply {
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     let bytes = response.bytes().await.expect("body");
-    let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
-        Value::String(String::from_utf8_lossy(&bytes).into_owned())
-    });
+    let body = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
     Reply {
         status,
         headers,

@@ -109,7 +109,10 @@ async fn cors_lets_the_web_app_call_every_method() {
             .request(Method::OPTIONS, format!("{}{FIXED}/1", app.base))
             .header("origin", "http://localhost:3000")
             .header("access-control-request-method", method)
-            .header("access-control-request-headers", "content-type,authorization")
+            .header(
+                "access-control-request-headers",
+                "content-type,authorization",
+            )
             .send()
             .await
             .unwrap();
@@ -129,7 +132,10 @@ async fn cors_lets_the_web_app_call_every_method() {
         .send()
         .await
         .unwrap();
-    assert!(foreign.headers().get("access-control-allow-origin").is_none());
+    assert!(foreign
+        .headers()
+        .get("access-control-allow-origin")
+        .is_none());
 }
 
 #[tokio::test]
@@ -139,7 +145,11 @@ async fn data_survives_a_restart() {
     let before = app.get(&format!("{FIXED}?userId=u")).await.data().clone();
     let app = app.restart().await;
     let after = app.get(&format!("{FIXED}?userId=u")).await;
-    assert_eq!(after.cache(), "miss", "a new process starts with a cold cache");
+    assert_eq!(
+        after.cache(),
+        "miss",
+        "a new process starts with a cold cache"
+    );
     assert_eq!(after.data(), &before);
     assert_eq!(after.data()[0]["id"], id);
 }

@@ -20,12 +20,18 @@ async fn another_user_cannot_read_change_or_delete_fixed_costs(app: TestApp) {
     let listed = app.get(&format!("{path}?userId=bob")).await;
     assert_eq!(listed.data(), &json!([]));
     let patched = app
-        .patch(&format!("{path}/{id}"), &json!({"userId": "bob", "amount": 1}))
+        .patch(
+            &format!("{path}/{id}"),
+            &json!({"userId": "bob", "amount": 1}),
+        )
         .await;
     assert_eq!(patched.status, 404);
     assert_eq!(patched.error(), format!("fixed cost {id} not found"));
     let batch = app
-        .put(path, &json!({"userId": "bob", "updates": [{"id": id, "data": {"amount": 1}}]}))
+        .put(
+            path,
+            &json!({"userId": "bob", "updates": [{"id": id, "data": {"amount": 1}}]}),
+        )
         .await;
     assert_eq!(batch.status, 404);
     let deleted = app.delete(&format!("{path}/bob/{id}")).await;
@@ -39,13 +45,19 @@ async fn another_user_cannot_read_change_or_delete_equipment(app: TestApp) {
     let before = app.db().list_equipment("alice").await.unwrap();
     let path = "/api/expenses/equipment-costs";
 
-    assert_eq!(app.get(&format!("{path}?userId=bob")).await.data(), &json!([]));
+    assert_eq!(
+        app.get(&format!("{path}?userId=bob")).await.data(),
+        &json!([])
+    );
     let patched = app
         .patch(path, &json!({"userId": "bob", "id": id, "amount": 1}))
         .await;
     assert_eq!(patched.status, 404);
     let batch = app
-        .put(path, &json!({"userId": "bob", "updates": [{"id": id, "data": {"amount": 1}}]}))
+        .put(
+            path,
+            &json!({"userId": "bob", "updates": [{"id": id, "data": {"amount": 1}}]}),
+        )
         .await;
     assert_eq!(batch.status, 404);
     assert_eq!(app.delete(&format!("{path}/bob/{id}")).await.status, 404);
@@ -58,8 +70,13 @@ async fn another_user_cannot_touch_billable_costs(app: TestApp) {
     app.post(path, &json!({"userId": "alice"})).await;
     let before = app.db().get_billable_cost("alice").await.unwrap();
 
-    assert_eq!(app.get(&format!("{path}?userId=bob")).await.data(), &json!(null));
-    let patched = app.patch(path, &json!({"userId": "bob", "taxes": 50})).await;
+    assert_eq!(
+        app.get(&format!("{path}?userId=bob")).await.data(),
+        &json!(null)
+    );
+    let patched = app
+        .patch(path, &json!({"userId": "bob", "taxes": 50}))
+        .await;
     assert_eq!(patched.status, 404);
 
     assert_eq!(app.db().get_billable_cost("alice").await.unwrap(), before);

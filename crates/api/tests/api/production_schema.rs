@@ -71,7 +71,13 @@ INSERT INTO "equipment-expense" ("userId", name, amount, rank, category, "purcha
 /// A stable dump of the rows of every production table.
 async fn dump(conn: &mut PgConnection) -> Vec<String> {
     let mut rows = Vec::new();
-    for table in ["users", "expenses-fixed-cost", "expenses-billabe-cost", "equipment-expense", "_prisma_migrations"] {
+    for table in [
+        "users",
+        "expenses-fixed-cost",
+        "expenses-billabe-cost",
+        "equipment-expense",
+        "_prisma_migrations",
+    ] {
         let sql = format!(r#"SELECT to_jsonb(t)::text AS row FROM "{table}" t ORDER BY 1"#);
         for row in conn.fetch_all(sql.as_str()).await.unwrap() {
             rows.push(format!("{table}: {}", row.get::<String, _>("row")));
@@ -90,7 +96,9 @@ async fn migrates_a_production_database_in_place_and_serves_its_rows_unchanged()
     let app = TestApp::start(database, &[]).await;
     assert_eq!(dump(&mut conn).await, before, "migrating changed a row");
 
-    let fixed = app.get("/api/expenses/fixed-costs?userId=user_2legacy").await;
+    let fixed = app
+        .get("/api/expenses/fixed-costs?userId=user_2legacy")
+        .await;
     assert_eq!(
         fixed.data(),
         &json!([
@@ -105,7 +113,9 @@ async fn migrates_a_production_database_in_place_and_serves_its_rows_unchanged()
              "createdAt": "2024-01-05T10:00:02.000Z", "updatedAt": "2024-01-05T10:00:02.000Z"},
         ])
     );
-    let billable = app.get("/api/expenses/billable-costs?userId=user_2legacy").await;
+    let billable = app
+        .get("/api/expenses/billable-costs?userId=user_2legacy")
+        .await;
     assert_eq!(
         billable.data(),
         &json!({"id": 1, "userId": "user_2legacy", "workDays": 4.5, "hoursPerDay": 7,
@@ -114,7 +124,9 @@ async fn migrates_a_production_database_in_place_and_serves_its_rows_unchanged()
                 "billableHours": null,
                 "createdAt": "2024-01-07T00:00:00.000Z", "updatedAt": "2024-01-08T00:00:00.000Z"})
     );
-    let gear = app.get("/api/expenses/equipment-costs?userId=user_2legacy").await;
+    let gear = app
+        .get("/api/expenses/equipment-costs?userId=user_2legacy")
+        .await;
     assert_eq!(gear.data()[0]["purchaseDate"], "2023-11-20T00:00:00.000Z");
     assert_eq!(gear.data()[0]["amount"], 2499.99);
     let user = app.db().get_user("user_2legacy").await.unwrap().unwrap();
@@ -125,7 +137,9 @@ async fn migrates_a_production_database_in_place_and_serves_its_rows_unchanged()
     let id = create_fixed(&app, "user_2legacy", "New", 3).await;
     assert_eq!(id, 4);
     let app = app.restart().await;
-    let listed = app.get("/api/expenses/fixed-costs?userId=user_2legacy").await;
+    let listed = app
+        .get("/api/expenses/fixed-costs?userId=user_2legacy")
+        .await;
     assert_eq!(listed.data().as_array().unwrap().len(), 4);
 }
 
