@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::http::HeaderValue;
+use formula_cache::CloudflareOptions;
 use secrecy::SecretString;
 
 use crate::auth::AuthMode;
@@ -17,8 +18,25 @@ pub const DEFAULT_CORS_ORIGINS: &str = "http://localhost:3000";
 #[derive(Debug, thiserror::Error)]
 #[error("{name}: {reason}")]
 pub struct ConfigError {
-    pub name: &'static str,
+    /// The variable (or variables, comma-separated) at fault.
+    pub name: String,
     pub reason: String,
+}
+
+/// The variables that name a Cloudflare KV namespace; all three are needed once one is set.
+pub const CLOUDFLARE_VARIABLES: [&str; 3] = [
+    "CLOUDFLARE_ACCOUNT_ID",
+    "CLOUDFLARE_KV_NAMESPACE",
+    "CLOUDFLARE_KV_API_TOKEN",
+];
+
+/// Where cached values live.
+#[derive(Debug, Clone)]
+pub enum CacheBackend {
+    /// In this process only (the embedded default).
+    Memory,
+    /// Cloudflare Workers KV, through its REST API.
+    Cloudflare(CloudflareOptions),
 }
 
 /// Which origins may call the API from a browser.
@@ -42,6 +60,7 @@ pub struct Config {
     pub auto_migrate: bool,
     pub bind_addr: SocketAddr,
     pub cors_origins: CorsOrigins,
+    pub cache_backend: CacheBackend,
     pub cache_ttl: Duration,
     pub memory_cache_max_bytes: u64,
     pub body_limit_bytes: usize,
@@ -135,6 +154,7 @@ impl Config {
                 DEFAULT_BIND_ADDR.parse().expect("default"),
             )?,
             cors_origins: parse_cors(get("CORS_ALLOWED_ORIGINS"))?,
+            cache_backend: parse_cache_backend(&get)?,
             cache_ttl: Duration::from_secs(cache_ttl_secs),
             memory_cache_max_bytes: parse(&get, "MEMORY_CACHE_MAX_BYTES", 32 << 20)?,
             body_limit_bytes: parse(&get, "BODY_LIMIT_BYTES", 1 << 20)?,
@@ -145,11 +165,63 @@ impl Config {
     }
 }
 
-fn invalid(name: &'static str, reason: impl Into<String>) -> ConfigError {
+fn invalid(name: &str, reason: impl Into<String>) -> ConfigError {
     ConfigError {
-        name,
+        name: name.to_owned(),
         reason: reason.into(),
     }
+}
+
+/// `CACHE_BACKEND`, or Cloudflare when any `CLOUDFLARE_*` variable is set; then all three of
+/// `CLOUDFLARE_VARIABLES` are required, and every missing one is named.
+fn parse_cache_backend(get: &impl Fn(&str) -> Option<String>) -> Result<CacheBackend, ConfigError> {
+    let any_cloudflare = CLOUDFLARE_VARIABLES.iter().any(|name| get(name).is_some());
+    match get("CACHE_BACKEND").as_deref().map(str::trim) {
+        Some("memory") => return Ok(CacheBackend::Memory),
+        Some("cloudflare") => {}
+        None if any_cloudflare => {}
+        None => return Ok(CacheBackend::Memory),
+        Some(other) => {
+            return Err(invalid(
+                "CACHE_BACKEND",
+                format!("{other:?} is not memory or cloudflare"),
+            ))
+        }
+    }
+    let missing: Vec<&str> = CLOUDFLARE_VARIABLES
+        .into_iter()
+        .filter(|name| get(name).is_none())
+        .collect();
+    if !missing.is_empty() {
+        return Err(invalid(
+            &missing.join(", "),
+            "required for the Cloudflare cache (CACHE_BACKEND=cloudflare or another CLOUDFLARE_* variable is set)",
+        ));
+    }
+    let value = |name: &str| get(name).unwrap_or_default().trim().to_owned();
+    let mut options = CloudflareOptions::new(
+        value("CLOUDFLARE_ACCOUNT_ID"),
+        value("CLOUDFLARE_KV_NAMESPACE"),
+        SecretString::from(value("CLOUDFLARE_KV_API_TOKEN")),
+    );
+    if let Some(base) = get("CLOUDFLARE_API_BASE_URL") {
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(invalid(
+                "CLOUDFLARE_API_BASE_URL",
+                "expected an http:// or https:// URL",
+            ));
+        }
+        options.api_base = base.trim().to_owned();
+    }
+    options.budget_per_five_minutes = parse(get, "KV_BUDGET_PER_5_MIN", 900)?;
+    if !(10..=1200).contains(&options.budget_per_five_minutes) {
+        return Err(invalid(
+            "KV_BUDGET_PER_5_MIN",
+            "must be 10 to 1200 (Cloudflare blocks the whole account above 1200 per five minutes)",
+        ));
+    }
+    options.request_timeout = Duration::from_millis(parse(get, "KV_TIMEOUT_MS", 2000)?);
+    Ok(CacheBackend::Cloudflare(options))
 }
 
 fn parse<T: std::str::FromStr>(
@@ -263,11 +335,43 @@ mod tests {
             ("CORS_ALLOWED_ORIGINS", "localhost:3000"),
             ("AUTO_MIGRATE", "maybe"),
             ("LOG_FORMAT", "xml"),
+            ("CACHE_BACKEND", "redis"),
+            ("KV_BUDGET_PER_5_MIN", "5000"),
         ] {
-            let error = config(&[(name, value)]).unwrap_err();
+            let mut pairs = vec![(name, value)];
+            if name.starts_with("KV_") {
+                pairs.extend([
+                    ("CLOUDFLARE_ACCOUNT_ID", "a"),
+                    ("CLOUDFLARE_KV_NAMESPACE", "n"),
+                    ("CLOUDFLARE_KV_API_TOKEN", "t"),
+                ]);
+            }
+            let error = config(&pairs).unwrap_err();
             assert_eq!(error.name, name, "{value}");
             assert!(error.to_string().starts_with(name));
         }
+    }
+
+    #[test]
+    fn one_cloudflare_variable_requires_the_others_and_names_them() {
+        let error = config(&[("CLOUDFLARE_ACCOUNT_ID", "acc")]).unwrap_err();
+        assert_eq!(
+            error.name,
+            "CLOUDFLARE_KV_NAMESPACE, CLOUDFLARE_KV_API_TOKEN"
+        );
+        let error = config(&[("CACHE_BACKEND", "cloudflare")]).unwrap_err();
+        assert_eq!(
+            error.name,
+            "CLOUDFLARE_ACCOUNT_ID, CLOUDFLARE_KV_NAMESPACE, CLOUDFLARE_KV_API_TOKEN"
+        );
+        let config = config(&[
+            ("CLOUDFLARE_ACCOUNT_ID", "acc"),
+            ("CLOUDFLARE_KV_NAMESPACE", "ns"),
+            ("CLOUDFLARE_KV_API_TOKEN", "hunter2-token"),
+        ])
+        .unwrap();
+        assert!(matches!(config.cache_backend, CacheBackend::Cloudflare(_)));
+        assert!(!format!("{config:?}").contains("hunter2"));
     }
 
     #[test]

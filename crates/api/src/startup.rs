@@ -3,12 +3,12 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use formula_cache::{Cache, CacheOptions, KvStore, MemoryKv};
+use formula_cache::{Cache, CacheOptions, CloudflareKv, KvStore, MemoryKv};
 use formula_db::{DbOptions, DynStore};
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 
-use crate::config::{Config, LogFormat};
+use crate::config::{CacheBackend, Config, LogFormat};
 use crate::state::AppState;
 
 /// Opens the database (migrating it when configured to) at the configured URL.
@@ -23,8 +23,13 @@ pub async fn open_database(config: &Config, migrate: bool) -> anyhow::Result<Dyn
 }
 
 /// The cache backend the configuration names.
-pub fn cache_backend(config: &Config) -> Arc<dyn KvStore> {
-    Arc::new(MemoryKv::new(config.memory_cache_max_bytes))
+pub fn cache_backend(config: &Config) -> anyhow::Result<Arc<dyn KvStore>> {
+    Ok(match &config.cache_backend {
+        CacheBackend::Memory => Arc::new(MemoryKv::new(config.memory_cache_max_bytes)),
+        CacheBackend::Cloudflare(options) => Arc::new(
+            CloudflareKv::new(options.clone()).context("building the Cloudflare KV client")?,
+        ),
+    })
 }
 
 /// The state every request shares, over the given cache backend.
@@ -42,7 +47,7 @@ pub async fn build_state(config: Config, kv: Arc<dyn KvStore>) -> anyhow::Result
 
 /// Binds the configured address and serves until SIGINT or SIGTERM.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
-    let kv = cache_backend(&config);
+    let kv = cache_backend(&config)?;
     let bind_addr = config.bind_addr;
     let state = build_state(config, kv).await?;
     let listener = TcpListener::bind(bind_addr)

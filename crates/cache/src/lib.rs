@@ -2,13 +2,17 @@
 //! (in-process by default, Cloudflare Workers KV in production), and `Cache`, which does
 //! read-through, TTLs and invalidation after a database commit.
 
+mod budget;
+mod cloudflare;
 mod error;
 pub mod keys;
 mod memory;
 mod read_through;
 mod store;
 
-pub use error::CacheError;
+pub use budget::Priority;
+pub use cloudflare::{CloudflareKv, CloudflareOptions, DEFAULT_API_BASE};
+pub use error::{ApiMessage, CacheError};
 pub use memory::MemoryKv;
 pub use read_through::{Cache, CacheOptions, Lookup};
 pub use store::KvStore;

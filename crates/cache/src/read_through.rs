@@ -129,7 +129,7 @@ impl Cache {
             }
             Ok(None) => true,
             Err(error) => {
-                tracing::warn!(key, %error, "cache read failed; reading the database");
+                log_failure(key, &error, "cache read failed; reading the database");
                 false
             }
         };
@@ -192,7 +192,7 @@ impl Cache {
             return;
         }
         if let Err(error) = self.inner.kv.put(key, bytes, self.inner.options.ttl).await {
-            tracing::warn!(key, %error, "cache write failed");
+            log_failure(key, &error, "cache write failed; value dropped");
         }
         // An invalidation that ran while we wrote may have deleted before our write landed.
         if current.load(Ordering::SeqCst) != generation {
@@ -264,6 +264,14 @@ async fn retry_invalidations(inner: Weak<Inner>, wake: Arc<Notify>, interval: Du
             drop(inner);
             tokio::time::sleep(interval).await;
         }
+    }
+}
+
+/// A spent request budget is the budget working as meant: not worth a warning per request.
+fn log_failure(key: &str, error: &CacheError, what: &str) {
+    match error {
+        CacheError::Throttled => tracing::debug!(key, %error, "{what}"),
+        _ => tracing::warn!(key, %error, "{what}"),
     }
 }
 

@@ -52,23 +52,49 @@ struct KeyPath {
     key: String,
 }
 
-type Answer = Result<Response, Response>;
+type Answer = Result<Response, Refusal>;
+
+/// A request Cloudflare would refuse: rendered as its error envelope.
+#[derive(Debug)]
+pub struct Refusal {
+    status: StatusCode,
+    code: u32,
+    message: String,
+    retry_after: Option<u64>,
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let body = json!({
+            "success": false,
+            "errors": [{"code": self.code, "message": self.message}],
+            "messages": [],
+            "result": null,
+        });
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
 
 fn success(result: Value) -> Response {
     Json(json!({"success": true, "errors": [], "messages": [], "result": result})).into_response()
 }
 
-fn failure(status: StatusCode, code: u32, message: &str) -> Response {
-    let body = json!({
-        "success": false,
-        "errors": [{"code": code, "message": message}],
-        "messages": [],
-        "result": null,
-    });
-    (status, Json(body)).into_response()
+fn failure(status: StatusCode, code: u32, message: &str) -> Refusal {
+    Refusal {
+        status,
+        code,
+        message: message.to_owned(),
+        retry_after: None,
+    }
 }
 
-fn bad_request(message: &str) -> Response {
+fn bad_request(message: &str) -> Refusal {
     failure(StatusCode::BAD_REQUEST, CODE_BAD_REQUEST, message)
 }
 
@@ -78,7 +104,7 @@ async fn admit(
     operation: &str,
     headers: &HeaderMap,
     namespace: &str,
-) -> Result<(), Response> {
+) -> Result<(), Refusal> {
     {
         let mut stats = emulator.stats.lock().expect("stats lock");
         stats.total += 1;
@@ -92,16 +118,13 @@ async fn admit(
         std::future::pending::<()>().await;
     }
     if faults.force_429 {
-        let retry_after = faults.retry_after_secs.unwrap_or(300).to_string();
-        let mut response = failure(
+        let mut refusal = failure(
             StatusCode::TOO_MANY_REQUESTS,
             CODE_TOO_MANY_API_REQUESTS,
             "More than 1200 requests per 300 seconds reached. Please wait and consider throttling your request speed",
         );
-        if let Ok(value) = HeaderValue::from_str(&retry_after) {
-            response.headers_mut().insert(header::RETRY_AFTER, value);
-        }
-        return Err(response);
+        refusal.retry_after = Some(faults.retry_after_secs.unwrap_or(300));
+        return Err(refusal);
     }
     let injected_failure = {
         let mut faults = emulator.faults.lock().expect("faults lock");
@@ -133,7 +156,7 @@ async fn admit(
     Ok(())
 }
 
-fn check_token(token: &str, headers: &HeaderMap) -> Result<(), Response> {
+fn check_token(token: &str, headers: &HeaderMap) -> Result<(), Refusal> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Err(failure(
             StatusCode::FORBIDDEN,
@@ -159,7 +182,7 @@ fn check_token(token: &str, headers: &HeaderMap) -> Result<(), Response> {
     }
 }
 
-fn check_key(key: &str) -> Result<(), Response> {
+fn check_key(key: &str) -> Result<(), Refusal> {
     if key.len() > MAX_KEY_BYTES {
         let message = format!(
             "UTF-8 encoded length of {} exceeds key length limit of {MAX_KEY_BYTES}.",
@@ -180,7 +203,7 @@ fn check_key(key: &str) -> Result<(), Response> {
 }
 
 /// The expiry of a write: `expiration_ttl` wins over `expiration`; both at least 60 s ahead.
-fn expiry(ttl: Option<&str>, at: Option<&str>, now: f64) -> Result<Option<u64>, Response> {
+fn expiry(ttl: Option<&str>, at: Option<&str>, now: f64) -> Result<Option<u64>, Refusal> {
     if let Some(ttl) = ttl {
         let secs: i64 = ttl
             .parse()
@@ -287,7 +310,7 @@ async fn write(
 }
 
 /// The value of a PUT: the raw body, or the `value` (and `metadata`) fields of a multipart form.
-async fn value_and_metadata(request: Request) -> Result<(Bytes, Option<Value>), Response> {
+async fn value_and_metadata(request: Request) -> Result<(Bytes, Option<Value>), Refusal> {
     let is_multipart = request
         .headers()
         .get(header::CONTENT_TYPE)

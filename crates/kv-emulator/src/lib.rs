@@ -132,6 +132,36 @@ impl Running {
     pub fn control_base(&self) -> String {
         format!("http://{}/__emulator", self.addr)
     }
+
+    /// Requests served so far.
+    pub async fn stats(&self) -> reqwest::Result<Stats> {
+        reqwest::get(format!("{}/stats", self.control_base()))
+            .await?
+            .json()
+            .await
+    }
+
+    /// Replaces the injected faults.
+    pub async fn set_faults(&self, faults: &Faults) -> reqwest::Result<()> {
+        reqwest::Client::new()
+            .put(format!("{}/faults", self.control_base()))
+            .json(faults)
+            .send()
+            .await?
+            .error_for_status()
+            .map(|_| ())
+    }
+
+    /// Moves the emulator's clock forward.
+    pub async fn advance_clock(&self, seconds: u64) -> reqwest::Result<()> {
+        reqwest::Client::new()
+            .post(format!("{}/clock/advance", self.control_base()))
+            .json(&serde_json::json!({ "seconds": seconds }))
+            .send()
+            .await?
+            .error_for_status()
+            .map(|_| ())
+    }
 }
 
 impl Drop for Running {

@@ -63,27 +63,22 @@ impl Kv {
             .unwrap()
     }
 
-    async fn control(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let mut request = self
-            .client
-            .request(method, format!("{}{path}", self.emulator.control_base()));
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        request.send().await.unwrap().json().await.unwrap()
-    }
-
     async fn stats(&self) -> Stats {
-        serde_json::from_value(self.control(reqwest::Method::GET, "/stats", None).await).unwrap()
+        self.emulator.stats().await.unwrap()
     }
 
     async fn set_faults(&self, faults: Faults) {
-        self.control(
-            reqwest::Method::PUT,
-            "/faults",
-            Some(serde_json::to_value(faults).unwrap()),
-        )
-        .await;
+        self.emulator.set_faults(&faults).await.unwrap();
+    }
+
+    async fn list(&self, query: &str) -> Value {
+        self.request(reqwest::Method::GET, &format!("/keys{query}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
     }
 }
 
@@ -211,14 +206,7 @@ async fn percent_encoded_keys_round_trip() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let listed: Value = kv
-        .request(reqwest::Method::GET, "/keys")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = kv.list("").await;
     assert_eq!(listed["result"][0]["name"], "a/b?c d");
 }
 
@@ -236,14 +224,7 @@ async fn multipart_writes_carry_metadata() {
         .unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(kv.get("form").await.text().await.unwrap(), "from a form");
-    let listed: Value = kv
-        .request(reqwest::Method::GET, "/keys")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = kv.list("").await;
     assert_eq!(listed["result"][0]["metadata"], json!({"owner": "me"}));
 }
 
@@ -328,17 +309,9 @@ async fn list_pages_with_a_cursor_and_filters_by_prefix() {
     let mut cursor = String::new();
     let mut pages = 0;
     loop {
-        let page: Value = kv
-            .request(
-                reqwest::Method::GET,
-                &format!("/keys?prefix=user:&limit=10&cursor={cursor}"),
-            )
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page = kv
+            .list(&format!("?prefix=user:&limit=10&cursor={cursor}"))
+            .await;
         pages += 1;
         for key in page["result"].as_array().unwrap() {
             names.push(key["name"].as_str().unwrap().to_owned());
@@ -368,12 +341,7 @@ async fn values_expire_on_the_emulator_clock() {
     let kv = Kv::new().await;
     kv.put("soon", "v", Some(60)).await;
     kv.put("later", "v", Some(600)).await;
-    kv.control(
-        reqwest::Method::POST,
-        "/clock/advance",
-        Some(json!({"seconds": 61})),
-    )
-    .await;
+    kv.emulator.advance_clock(61).await.unwrap();
     assert_eq!(kv.get("soon").await.status(), 404);
     assert_eq!(kv.get("later").await.status(), 200);
 }

@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use formula_cache::KvStore;
 use formula_db::models::FixedCostPatch;
 use serde_json::{json, Value};
 

@@ -1,11 +1,13 @@
 //! The harness: the real server on a real port (0), over a fresh database, with typed helpers.
+// Without the `postgres-tests` feature the Postgres half of the harness has no caller.
+#![cfg_attr(not(feature = "postgres-tests"), allow(dead_code))]
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use formula_api::{startup, AppState, Config};
-use formula_cache::MemoryKv;
+use formula_cache::KvStore;
 use formula_db::DynStore;
 use reqwest::Method;
 use serde_json::Value;
@@ -164,7 +166,7 @@ impl Reply {
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
-    pub kv: Arc<MemoryKv>,
+    pub kv: Arc<dyn KvStore>,
     pub state: AppState,
     pub database: TestDatabase,
     env: HashMap<String, String>,
@@ -194,7 +196,7 @@ impl TestApp {
         env.insert("DATABASE_URL".into(), database.url().to_owned());
         let config =
             Config::from_lookup(|name| env.get(name).cloned()).expect("test configuration");
-        let kv = Arc::new(MemoryKv::new(config.memory_cache_max_bytes));
+        let kv = startup::cache_backend(&config).expect("cache backend");
         let state = startup::build_state(config, kv.clone())
             .await
             .expect("service state");

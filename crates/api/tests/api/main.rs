@@ -5,6 +5,7 @@ mod helpers;
 
 mod billable_costs;
 mod cache;
+mod cloudflare;
 mod equipment_costs;
 mod fixed_costs;
 mod http_surface;
