@@ -66,6 +66,10 @@ pub struct Config {
     pub body_limit_bytes: usize,
     pub request_timeout: Duration,
     pub auth_mode: AuthMode,
+    /// Svix signing secret of the Clerk webhook; without it the webhook answers 503.
+    pub webhook_secret: Option<SecretString>,
+    /// When set, the keep-alive route requires `Authorization: Bearer <CRON_SECRET>`.
+    pub cron_secret: Option<SecretString>,
     pub log_format: LogFormat,
 }
 
@@ -160,6 +164,8 @@ impl Config {
             body_limit_bytes: parse(&get, "BODY_LIMIT_BYTES", 1 << 20)?,
             request_timeout: Duration::from_secs(parse(&get, "REQUEST_TIMEOUT_SECONDS", 15)?),
             auth_mode: parse_auth_mode(get("AUTH_MODE"))?,
+            webhook_secret: parse_webhook_secret(&get)?,
+            cron_secret: get("CRON_SECRET").map(|s| SecretString::from(s.trim().to_owned())),
             log_format: parse_log_format(get("LOG_FORMAT"))?,
         })
     }
@@ -170,6 +176,25 @@ fn invalid(name: &str, reason: impl Into<String>) -> ConfigError {
         name: name.to_owned(),
         reason: reason.into(),
     }
+}
+
+/// The Svix secret, under Clerk's current name or the old API's; checked by building a verifier.
+fn parse_webhook_secret(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<SecretString>, ConfigError> {
+    let named = ["CLERK_WEBHOOK_SIGNING_SECRET", "CLERK_WEBHOOK_SECRET"]
+        .into_iter()
+        .find_map(|name| get(name).map(|value| (name, value.trim().to_owned())));
+    let Some((name, secret)) = named else {
+        return Ok(None);
+    };
+    svix::webhooks::Webhook::new(&secret).map_err(|_| {
+        invalid(
+            name,
+            "not a Svix signing secret (whsec_ followed by base64)",
+        )
+    })?;
+    Ok(Some(SecretString::from(secret)))
 }
 
 /// `CACHE_BACKEND`, or Cloudflare when any `CLOUDFLARE_*` variable is set; then all three of
@@ -336,6 +361,8 @@ mod tests {
             ("AUTO_MIGRATE", "maybe"),
             ("LOG_FORMAT", "xml"),
             ("CACHE_BACKEND", "redis"),
+            ("CLERK_WEBHOOK_SIGNING_SECRET", "whsec_!!!"),
+            ("CLERK_WEBHOOK_SECRET", "not base64 at all"),
             ("KV_BUDGET_PER_5_MIN", "5000"),
         ] {
             let mut pairs = vec![(name, value)];

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod cli;
 pub mod config;
+mod cron;
 pub mod error;
 mod expenses;
 pub mod extract;
@@ -13,6 +14,7 @@ pub mod reply;
 pub mod server;
 pub mod startup;
 pub mod state;
+mod webhooks;
 
 pub use config::Config;
 pub use state::AppState;

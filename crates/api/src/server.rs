@@ -21,7 +21,7 @@ use crate::config::CorsOrigins;
 use crate::error::ApiError;
 use crate::reply::{self, InternalErrorMarker};
 use crate::state::AppState;
-use crate::{expenses, health};
+use crate::{cron, expenses, health, webhooks};
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -45,6 +45,8 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(state.config.body_limit_bytes));
     Router::new()
         .nest("/api/expenses", expenses::router())
+        .merge(webhooks::router())
+        .merge(cron::router())
         .route("/health", get(health::alive))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

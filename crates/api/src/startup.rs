@@ -60,6 +60,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         auth = state.config.auth_mode.as_str(),
         "formula-api listening"
     );
+    if state.webhook.is_none() {
+        tracing::warn!(
+            "CLERK_WEBHOOK_SIGNING_SECRET is not set: /webhooks/clerk answers 503 to every event"
+        );
+    }
     crate::server::serve(listener, state, shutdown_signal()).await?;
     tracing::info!("formula-api stopped");
     Ok(())

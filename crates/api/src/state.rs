@@ -9,7 +9,11 @@ use formula_db::{DbError, DynStore};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use secrecy::ExposeSecret;
+use svix::webhooks::Webhook;
+
 use crate::config::Config;
+use crate::cron::Heartbeat;
 use crate::error::ApiError;
 
 #[derive(Clone)]
@@ -19,11 +23,24 @@ pub struct App {
     pub config: Config,
     pub db: DynStore,
     pub cache: Cache,
+    /// Verifies Clerk's webhooks; `None` without a configured secret.
+    pub webhook: Option<Webhook>,
+    pub heartbeat: Heartbeat,
 }
 
 impl AppState {
     pub fn new(config: Config, db: DynStore, cache: Cache) -> Self {
-        AppState(Arc::new(App { config, db, cache }))
+        let webhook = config
+            .webhook_secret
+            .as_ref()
+            .and_then(|secret| Webhook::new(secret.expose_secret()).ok());
+        AppState(Arc::new(App {
+            config,
+            db,
+            cache,
+            webhook,
+            heartbeat: Heartbeat::default(),
+        }))
     }
 
     /// The JSON of a cached value, or of what `load` reads from the database on a miss.

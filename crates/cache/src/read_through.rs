@@ -153,17 +153,19 @@ impl Cache {
         }
     }
 
-    /// Replaces `key`'s value with `value`, fresh from a database commit. If the write fails, the
-    /// key is invalidated instead, so the old value cannot be served.
-    pub async fn refresh<T: Serialize>(&self, key: &str, value: &T) -> Result<(), CacheError> {
-        let bytes = encode(value)?;
+    /// Replaces `key`'s value with `value`, fresh from a database commit. If that cannot be
+    /// written, the key is invalidated instead (queued if need be), so the old value is not served.
+    pub async fn refresh<T: Serialize>(&self, key: &str, value: &T) {
         let generation = self.inner.generation(key).fetch_add(1, Ordering::SeqCst) + 1;
-        if self.inner.is_pending(key) {
+        let written = match encode(value) {
+            Ok(bytes) if !self.inner.is_pending(key) => {
+                self.store_if_current(key, bytes, generation).await
+            }
+            _ => false,
+        };
+        if !written {
             self.invalidate(&[key.to_owned()]).await;
-            return Ok(());
         }
-        self.store_if_current(key, bytes, generation).await;
-        Ok(())
     }
 
     /// Writes a value that no database row stands behind (the keep-alive heartbeat).
@@ -186,18 +188,25 @@ impl Cache {
         self.inner.retry_pending().await
     }
 
-    async fn store_if_current(&self, key: &str, bytes: Bytes, generation: u64) {
+    /// Writes `bytes` unless `key` was invalidated since `generation`; `true` once written.
+    async fn store_if_current(&self, key: &str, bytes: Bytes, generation: u64) -> bool {
         let current = self.inner.generation(key);
         if current.load(Ordering::SeqCst) != generation || self.inner.is_pending(key) {
-            return;
+            return false;
         }
-        if let Err(error) = self.inner.kv.put(key, bytes, self.inner.options.ttl).await {
-            log_failure(key, &error, "cache write failed; value dropped");
-        }
+        let written = match self.inner.kv.put(key, bytes, self.inner.options.ttl).await {
+            Ok(()) => true,
+            Err(error) => {
+                log_failure(key, &error, "cache write failed; value dropped");
+                false
+            }
+        };
         // An invalidation that ran while we wrote may have deleted before our write landed.
         if current.load(Ordering::SeqCst) != generation {
             self.invalidate(&[key.to_owned()]).await;
+            return false;
         }
+        written
     }
 }
 

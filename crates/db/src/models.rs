@@ -174,6 +174,60 @@ impl BillableDefaults {
     }
 }
 
+/// A Clerk user event, as the webhook hands it to the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserEvent {
+    /// Svix's message id: the same on every redelivery.
+    pub svix_id: String,
+    pub user_id: String,
+    /// When the change happened in Clerk (milliseconds since the epoch): orders events.
+    pub at_ms: i64,
+    pub change: UserChange,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum UserChange {
+    Created(UserProfile),
+    Updated(UserProfile),
+    Deleted,
+}
+
+impl UserChange {
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            UserChange::Created(_) => "user.created",
+            UserChange::Updated(_) => "user.updated",
+            UserChange::Deleted => "user.deleted",
+        }
+    }
+}
+
+/// The user fields Clerk owns (`plan` is the service's own).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UserProfile {
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub avatar: Option<String>,
+}
+
+/// What applying a user event did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventOutcome {
+    /// This Svix message was applied before: nothing changed.
+    Duplicate,
+    /// Applied; the user's rows as they are now (`None` once deleted).
+    Applied(UserRows),
+    /// Older than an event already applied: the user's fields were left alone (a late
+    /// `user.created` still gets its billable defaults, unless the user was deleted).
+    Superseded(UserRows),
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UserRows {
+    pub user: Option<User>,
+    pub billable: Option<BillableCost>,
+}
+
 /// An equipment expense to insert; validated by the caller.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewEquipment {

@@ -8,7 +8,8 @@ use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Pool, Type};
 
 use crate::models::{
     now_millis, BillableCost, BillableCostPatch, BillableDefaults, Equipment, EquipmentPatch,
-    FixedCost, FixedCostPatch, NewEquipment, NewFixedCost, User,
+    EventOutcome, FixedCost, FixedCostPatch, NewEquipment, NewFixedCost, User, UserChange,
+    UserEvent, UserProfile, UserRows,
 };
 use crate::{DbError, DbKind};
 
@@ -22,6 +23,9 @@ pub trait Store: Send + Sync + 'static {
     async fn ping(&self) -> Result<()>;
 
     async fn get_user(&self, user_id: &str) -> Result<Option<User>>;
+    /// Applies a Clerk user event in one transaction: at most once per Svix message, and never
+    /// over a newer event of the same user.
+    async fn apply_user_event(&self, event: &UserEvent) -> Result<EventOutcome>;
 
     async fn list_fixed_costs(&self, user_id: &str) -> Result<Vec<FixedCost>>;
     /// Creates the user's row first when it is missing, in the same transaction.
@@ -85,6 +89,7 @@ macro_rules! for_sql_drivers {
             for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
             for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
             i32: for<'q> Encode<'q, DB> + Type<DB>,
+            i64: for<'q> Encode<'q, DB> + Type<DB>,
             f64: for<'q> Encode<'q, DB> + Type<DB>,
             bool: for<'q> Encode<'q, DB> + Type<DB>,
             String: for<'q> Encode<'q, DB> + Type<DB>,
@@ -238,7 +243,27 @@ impl<DB> [SqlStore<DB>] {
         let now = now_millis();
         let mut tx = self.pool.begin().await?;
         Self::ensure_user(&mut tx, user_id, now).await?;
-        let inserted = sqlx::query_as::<DB, BillableCost>(sql!(
+        let result = match Self::insert_billable_defaults(&mut tx, user_id, now).await? {
+            Some(row) => (row, true),
+            None => {
+                let existing = Self::select_billable(&mut tx, user_id).await?;
+                let row = existing.ok_or_else(|| {
+                    DbError::NotFound(format!("billable cost of user {user_id}"))
+                })?;
+                (row, false)
+            }
+        };
+        tx.commit().await?;
+        Ok(result)
+    }
+
+    /// The API's default billable row, unless the user has one (then `None`).
+    async fn insert_billable_defaults(
+        conn: &mut DB::Connection,
+        user_id: &str,
+        now: NaiveDateTime,
+    ) -> Result<Option<BillableCost>> {
+        Ok(sqlx::query_as::<DB, BillableCost>(sql!(
             BILLABLE_COLUMNS,
             r#"INSERT INTO "expenses-billabe-cost" ("userId", "workDays", "hoursPerDay", "holidaysDays", "vacationsDays", "sickLeaveDays", "monthlySalary", taxes, fees, margin, "billableHours", "createdAt", "updatedAt")
                VALUES ($1, $2, $3, $4, $5, $6, 0, 0, 0, 0, $7, $8, $8)
@@ -252,16 +277,124 @@ impl<DB> [SqlStore<DB>] {
         .bind(BillableDefaults::SICK_LEAVE_DAYS)
         .bind(BillableDefaults::billable_hours())
         .bind(now)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(conn)
+        .await?)
+    }
+
+    async fn select_user(conn: &mut DB::Connection, user_id: &str) -> Result<Option<User>> {
+        Ok(sqlx::query_as::<DB, User>(sql!(
+            USER_COLUMNS,
+            "SELECT {columns} FROM users WHERE id = $1"
+        ))
+        .bind(user_id.to_owned())
+        .fetch_optional(conn)
+        .await?)
+    }
+
+    /// Records the Svix message; `false` when it was recorded before.
+    async fn record_message(conn: &mut DB::Connection, event: &UserEvent, now: NaiveDateTime) -> Result<bool> {
+        let recorded = sqlx::query(
+            r#"INSERT INTO clerk_webhook_events ("svixId", "eventType", "userId", "receivedAt")
+               VALUES ($1, $2, $3, $4) ON CONFLICT ("svixId") DO NOTHING RETURNING "svixId""#,
+        )
+        .bind(event.svix_id.clone())
+        .bind(event.change.event_type().to_owned())
+        .bind(event.user_id.clone())
+        .bind(now)
+        .fetch_optional(conn)
         .await?;
-        let result = match inserted {
-            Some(row) => (row, true),
-            None => (Self::select_billable(&mut tx, user_id).await?.ok_or_else(|| {
-                DbError::NotFound(format!("billable cost of user {user_id}"))
-            })?, false),
+        Ok(recorded.is_some())
+    }
+
+    /// Moves the user's version to this event's time; `false` when a newer event was applied.
+    async fn advance_version(conn: &mut DB::Connection, event: &UserEvent) -> Result<bool> {
+        let advanced = sqlx::query(
+            r#"INSERT INTO clerk_user_versions ("userId", "lastEventAt", deleted) VALUES ($1, $2, $3)
+               ON CONFLICT ("userId") DO UPDATE
+                 SET "lastEventAt" = excluded."lastEventAt", deleted = excluded.deleted
+                 WHERE clerk_user_versions."lastEventAt" < excluded."lastEventAt"
+               RETURNING "userId""#,
+        )
+        .bind(event.user_id.clone())
+        .bind(event.at_ms)
+        .bind(matches!(event.change, UserChange::Deleted))
+        .fetch_optional(conn)
+        .await?;
+        Ok(advanced.is_some())
+    }
+
+    /// Inserts or updates the user's Clerk fields; `plan` is set only for a new row.
+    async fn upsert_profile(
+        conn: &mut DB::Connection,
+        user_id: &str,
+        profile: &UserProfile,
+        now: NaiveDateTime,
+    ) -> Result<()> {
+        if let Some(email) = &profile.email {
+            // Clerk gives each address to one user; a stale holder here lets it go.
+            sqlx::query(r#"UPDATE users SET email = NULL, "updatedAt" = $3 WHERE email = $1 AND id <> $2"#)
+                .bind(email.clone())
+                .bind(user_id.to_owned())
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+        }
+        sqlx::query(
+            r#"INSERT INTO users (id, email, name, avatar, plan, "createdAt", "updatedAt")
+               VALUES ($1, $2, $3, $4, 'free', $5, $5)
+               ON CONFLICT (id) DO UPDATE SET email = excluded.email, name = excluded.name,
+                 avatar = excluded.avatar, "updatedAt" = excluded."updatedAt""#,
+        )
+        .bind(user_id.to_owned())
+        .bind(profile.email.clone())
+        .bind(profile.name.clone())
+        .bind(profile.avatar.clone())
+        .bind(now)
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+
+    async fn apply_event(&self, event: &UserEvent) -> Result<EventOutcome> {
+        let now = now_millis();
+        let user_id = event.user_id.as_str();
+        let mut tx = self.pool.begin().await?;
+        if !Self::record_message(&mut tx, event, now).await? {
+            return Ok(EventOutcome::Duplicate);
+        }
+        let newest = Self::advance_version(&mut tx, event).await?;
+        match (&event.change, newest) {
+            (UserChange::Created(profile), true) => {
+                Self::upsert_profile(&mut tx, user_id, profile, now).await?;
+                Self::insert_billable_defaults(&mut tx, user_id, now).await?;
+            }
+            (UserChange::Updated(profile), true) => {
+                Self::upsert_profile(&mut tx, user_id, profile, now).await?;
+            }
+            (UserChange::Deleted, true) => {
+                sqlx::query("DELETE FROM users WHERE id = $1")
+                    .bind(user_id.to_owned())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            // A late user.created: the newer event wrote the fields, the defaults are still due.
+            (UserChange::Created(_), false) => {
+                if Self::select_user(&mut tx, user_id).await?.is_some() {
+                    Self::insert_billable_defaults(&mut tx, user_id, now).await?;
+                }
+            }
+            (_, false) => {}
+        }
+        let rows = UserRows {
+            user: Self::select_user(&mut tx, user_id).await?,
+            billable: Self::select_billable(&mut tx, user_id).await?,
         };
         tx.commit().await?;
-        Ok(result)
+        Ok(if newest {
+            EventOutcome::Applied(rows)
+        } else {
+            EventOutcome::Superseded(rows)
+        })
     }
 
     async fn select_billable(conn: &mut DB::Connection, user_id: &str) -> Result<Option<BillableCost>> {
@@ -318,13 +451,12 @@ impl<DB> [Store for SqlStore<DB>] {
     }
 
     async fn get_user(&self, user_id: &str) -> Result<Option<User>> {
-        Ok(sqlx::query_as::<DB, User>(sql!(
-            USER_COLUMNS,
-            "SELECT {columns} FROM users WHERE id = $1"
-        ))
-        .bind(user_id.to_owned())
-        .fetch_optional(&self.pool)
-        .await?)
+        let mut conn = self.pool.acquire().await?;
+        Self::select_user(&mut conn, user_id).await
+    }
+
+    async fn apply_user_event(&self, event: &UserEvent) -> Result<EventOutcome> {
+        self.apply_event(event).await
     }
 
     async fn list_fixed_costs(&self, user_id: &str) -> Result<Vec<FixedCost>> {

@@ -91,7 +91,7 @@ async fn create(
     let (row, created) = app.db.create_billable_cost(user.as_str()).await?;
     app.cache
         .refresh(&keys::billable_cost(user.as_str()), &row)
-        .await?;
+        .await;
     let status = if created {
         StatusCode::CREATED
     } else {

@@ -171,3 +171,61 @@ fn start_up_with_a_cloudflare_variable_missing_fails_fast_naming_it() {
     assert!(!stderr.contains("CLOUDFLARE_ACCOUNT_ID,"), "{stderr}");
     assert!(!stderr.contains("secret-token-value"), "{stderr}");
 }
+
+#[tokio::test]
+async fn a_webhook_with_kv_down_is_applied_and_its_cache_work_is_queued() {
+    use crate::webhooks::{clerk_user, deliver, event, SECRET};
+    let (app, emulator) = app_on_emulator(&[("CLERK_WEBHOOK_SIGNING_SECRET", SECRET)]).await;
+    // An old value of the user sits in KV.
+    app.post(
+        "/api/expenses/billable-costs",
+        &serde_json::json!({"userId": "user_k"}),
+    )
+    .await;
+    app.patch(
+        "/api/expenses/billable-costs",
+        &serde_json::json!({"userId": "user_k", "taxes": 40}),
+    )
+    .await;
+    app.get("/api/expenses/billable-costs?userId=user_k").await;
+    let outage = Faults {
+        error_rate: 1.0,
+        ..Faults::default()
+    };
+    emulator.set_faults(&outage).await.unwrap();
+
+    let body = event("user.created", clerk_user("user_k", Some("K"), None, 9), 9);
+    let reply = deliver(&app, "msg_k", &body).await;
+    assert_eq!(reply.status, 200, "applied with the cache down: {reply:?}");
+    assert!(app
+        .db()
+        .get_user("user_k")
+        .await
+        .unwrap()
+        .unwrap()
+        .name
+        .is_some());
+    assert!(
+        app.state.cache.pending_invalidations() > 0,
+        "cache work queued"
+    );
+    let read = app.get("/api/expenses/billable-costs?userId=user_k").await;
+    assert_eq!(
+        read.cache(),
+        "bypass",
+        "the queued key is not served from KV"
+    );
+    assert_eq!(read.data()["taxes"], 40);
+
+    emulator.set_faults(&Faults::default()).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while app.state.cache.pending_invalidations() > 0 {
+        assert!(Instant::now() < deadline, "queued cache work never applied");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(stored(&emulator, "user:user_k").await.status(), 404);
+    assert_eq!(
+        stored(&emulator, "billable-cost:user_k").await.status(),
+        404
+    );
+}

@@ -193,7 +193,8 @@ impl TestApp {
     }
 
     async fn start_with_env(database: TestDatabase, mut env: HashMap<String, String>) -> Self {
-        env.insert("DATABASE_URL".into(), database.url().to_owned());
+        env.entry("DATABASE_URL".into())
+            .or_insert_with(|| database.url().to_owned());
         let config =
             Config::from_lookup(|name| env.get(name).cloned()).expect("test configuration");
         let kv = startup::cache_backend(&config).expect("cache backend");
@@ -255,6 +256,18 @@ impl TestApp {
 
     pub async fn delete(&self, path: &str) -> Reply {
         self.request(Method::DELETE, path, None).await
+    }
+}
+
+/// Runs one SQL statement on the test's database, behind the service's back.
+pub async fn execute(app: &TestApp, sql: &str) {
+    let url = app.database.url();
+    if url.starts_with("sqlite:") {
+        let mut conn = sqlx::SqliteConnection::connect(url).await.expect("sqlite");
+        conn.execute(sql).await.expect("statement");
+    } else {
+        let mut conn = PgConnection::connect(url).await.expect("postgres");
+        conn.execute(sql).await.expect("statement");
     }
 }
 

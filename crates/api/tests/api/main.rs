@@ -6,6 +6,9 @@ mod helpers;
 mod billable_costs;
 mod cache;
 mod cloudflare;
+mod cron;
+#[cfg(feature = "postgres-tests")]
+mod database_down;
 mod equipment_costs;
 mod fixed_costs;
 mod http_surface;
@@ -13,3 +16,4 @@ mod ownership;
 #[cfg(feature = "postgres-tests")]
 mod production_schema;
 mod validation;
+mod webhooks;

@@ -1,0 +1,101 @@
+//! `GET` and `POST /cron/keep-alive`: writes the `keep-alive` heartbeat (at most once a minute)
+//! and runs a cheap database query, for a scheduler calling it like Vercel's cron.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::routing::get;
+use axum::Router;
+use bytes::Bytes;
+use formula_cache::keys;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{json, Value};
+use subtle::ConstantTimeEq;
+
+use crate::error::{ApiError, ApiResult};
+use crate::reply;
+use crate::state::AppState;
+
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(60);
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/cron/keep-alive", get(keep_alive).post(keep_alive))
+}
+
+/// When this process last wrote the heartbeat.
+#[derive(Default)]
+pub struct Heartbeat {
+    last: Mutex<Option<Instant>>,
+}
+
+impl Heartbeat {
+    /// Claims this minute's write; `Err` with the seconds since the last one otherwise.
+    fn claim(&self) -> Result<(), u64> {
+        let mut last = self.last.lock().expect("heartbeat lock");
+        match *last {
+            Some(at) if at.elapsed() < HEARTBEAT_EVERY => Err(at.elapsed().as_secs()),
+            _ => {
+                *last = Some(Instant::now());
+                Ok(())
+            }
+        }
+    }
+}
+
+async fn keep_alive(State(app): State<AppState>, headers: HeaderMap) -> ApiResult {
+    authorize(app.config.cron_secret.as_ref(), &headers)?;
+    let database = ping_database(&app).await;
+    let heartbeat = write_heartbeat(&app).await;
+    if database["ok"] != true {
+        tracing::error!(%database, "keep-alive: database unreachable");
+        return Err(ApiError::Unavailable(
+            "keep-alive: the database did not answer".into(),
+        ));
+    }
+    Ok(reply::success(
+        StatusCode::OK,
+        &json!({"database": database, "heartbeat": heartbeat}),
+    ))
+}
+
+/// With `CRON_SECRET` set, the caller must send `Authorization: Bearer <CRON_SECRET>`.
+fn authorize(secret: Option<&SecretString>, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(secret) = secret else {
+        return Ok(());
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    let expected = secret.expose_secret().as_bytes();
+    if bool::from(given.as_bytes().ct_eq(expected)) {
+        Ok(())
+    } else {
+        Err(ApiError::Unauthorized(
+            "keep-alive requires Authorization: Bearer <CRON_SECRET>".into(),
+        ))
+    }
+}
+
+async fn ping_database(app: &AppState) -> Value {
+    let started = Instant::now();
+    match app.db.ping().await {
+        Ok(()) => json!({"ok": true, "latencyMs": started.elapsed().as_secs_f64() * 1000.0}),
+        Err(error) => json!({"ok": false, "error": error.to_string()}),
+    }
+}
+
+async fn write_heartbeat(app: &AppState) -> Value {
+    if let Err(seconds) = app.heartbeat.claim() {
+        return json!({"written": false, "reason": format!("written {seconds}s ago; at most once a minute")});
+    }
+    let at = formula_db::models::iso_millis::format(&formula_db::models::now_millis());
+    let value = Bytes::from(serde_json::to_vec(&at).unwrap_or_default());
+    match app.cache.put_raw(keys::KEEP_ALIVE, value).await {
+        Ok(()) => json!({"written": true, "at": at}),
+        Err(error) => json!({"written": false, "error": error.to_string()}),
+    }
+}

@@ -1,0 +1,189 @@
+//! `POST /webhooks/clerk`: Clerk's user events, delivered by Svix at least once and in no order.
+//!
+//! The signature is checked over the raw body before anything is parsed. The event is applied in
+//! one database transaction (at most once per Svix message, never over a newer event of the same
+//! user); the cache is brought in line after the commit, and what it refuses is queued.
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::routing::post;
+use axum::Router;
+use bytes::Bytes;
+use formula_cache::{keys, Cache};
+use formula_db::models::{EventOutcome, UserChange, UserEvent, UserProfile};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use svix::webhooks::{Webhook, WebhookError};
+
+use crate::error::{ApiError, ApiResult};
+use crate::fields::UserId;
+use crate::reply;
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/webhooks/clerk", post(receive))
+}
+
+async fn receive(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult {
+    let verifier = app
+        .webhook
+        .as_ref()
+        .ok_or_else(|| ApiError::Unavailable("webhook signing secret is not configured".into()))?;
+    verify(verifier, &headers, &body)?;
+    let Some(event) = parse_event(&headers, &body)? else {
+        return Ok(ignored(&body));
+    };
+    let outcome = app.db.apply_user_event(&event).await?;
+    sync_cache(&app.cache, &event, &outcome).await;
+    Ok(reply::ok(&summary(&event, &outcome)))
+}
+
+/// Svix's signature over the raw bytes: 400 for missing or malformed headers and stale or future
+/// timestamps, 401 for a signature that does not match.
+fn verify(verifier: &Webhook, headers: &HeaderMap, body: &[u8]) -> Result<(), ApiError> {
+    verifier.verify(body, headers).map_err(|error| match error {
+        WebhookError::InvalidSignature => {
+            ApiError::Unauthorized("webhook signature does not match".into())
+        }
+        WebhookError::TimestampTooOldError | WebhookError::FutureTimestampError => {
+            ApiError::bad_request("webhook timestamp is more than 5 minutes from now")
+        }
+        other => ApiError::bad_request(format!("webhook not verifiable: {other}")),
+    })
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    #[serde(rename = "type")]
+    kind: String,
+    data: Value,
+    /// When Clerk emitted the event, in milliseconds.
+    timestamp: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct ClerkUser {
+    id: String,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    image_url: Option<String>,
+    primary_email_address_id: Option<String>,
+    #[serde(default)]
+    email_addresses: Vec<EmailAddress>,
+    updated_at: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct EmailAddress {
+    id: String,
+    email_address: String,
+}
+
+#[derive(Deserialize)]
+struct DeletedUser {
+    id: Option<String>,
+}
+
+/// The user event a verified body describes; `None` for event types this service ignores.
+fn parse_event(headers: &HeaderMap, body: &[u8]) -> Result<Option<UserEvent>, ApiError> {
+    let envelope: Envelope = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("not a Clerk event: {e}")))?;
+    let svix_id = header(headers, "svix-id")
+        .or_else(|| header(headers, "webhook-id"))
+        .ok_or_else(|| ApiError::bad_request("missing header svix-id"))?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let (user_id, at_ms, change) = match envelope.kind.as_str() {
+        "user.created" | "user.updated" => {
+            let user: ClerkUser = serde_json::from_value(envelope.data)
+                .map_err(|e| ApiError::bad_request(format!("data: not a Clerk user: {e}")))?;
+            let at = user.updated_at.or(envelope.timestamp).unwrap_or(now);
+            let profile = profile(&user);
+            let change = if envelope.kind == "user.created" {
+                UserChange::Created(profile)
+            } else {
+                UserChange::Updated(profile)
+            };
+            (user.id, at, change)
+        }
+        "user.deleted" => {
+            let user: DeletedUser = serde_json::from_value(envelope.data)
+                .map_err(|e| ApiError::bad_request(format!("data: {e}")))?;
+            let Some(id) = user.id else {
+                tracing::warn!("user.deleted without a user id: nothing to delete");
+                return Ok(None);
+            };
+            (id, envelope.timestamp.unwrap_or(now), UserChange::Deleted)
+        }
+        _ => return Ok(None),
+    };
+    let user_id = UserId::parse(&user_id)
+        .map_err(|reason| ApiError::bad_request(format!("data.id: {reason}")))?;
+    Ok(Some(UserEvent {
+        svix_id,
+        user_id: user_id.as_str().to_owned(),
+        at_ms,
+        change,
+    }))
+}
+
+/// The fields this service keeps: the primary email (not merely the first), the name from the
+/// parts that exist (never "null null"), the avatar.
+fn profile(user: &ClerkUser) -> UserProfile {
+    let email = user
+        .email_addresses
+        .iter()
+        .find(|address| Some(&address.id) == user.primary_email_address_id.as_ref())
+        .map(|address| address.email_address.clone());
+    let parts: Vec<&str> = [&user.first_name, &user.last_name]
+        .into_iter()
+        .flatten()
+        .map(|part| part.trim())
+        .filter(|part| !part.is_empty())
+        .collect();
+    UserProfile {
+        email,
+        name: (!parts.is_empty()).then(|| parts.join(" ")),
+        avatar: user.image_url.clone().filter(|url| !url.is_empty()),
+    }
+}
+
+fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// After the commit: the user's keys hold what the database now holds, or nothing.
+async fn sync_cache(cache: &Cache, event: &UserEvent, outcome: &EventOutcome) {
+    let rows = match outcome {
+        EventOutcome::Duplicate => return,
+        EventOutcome::Applied(rows) | EventOutcome::Superseded(rows) => rows,
+    };
+    let user_id = event.user_id.as_str();
+    let Some(user) = &rows.user else {
+        cache.invalidate(&keys::all_of_user(user_id)).await;
+        return;
+    };
+    cache.refresh(&keys::user(user_id), user).await;
+    if let (UserChange::Created(_), Some(billable)) = (&event.change, &rows.billable) {
+        cache.refresh(&keys::billable_cost(user_id), billable).await;
+    }
+}
+
+fn summary(event: &UserEvent, outcome: &EventOutcome) -> Value {
+    let result = match outcome {
+        EventOutcome::Duplicate => "duplicate",
+        EventOutcome::Applied(_) => "applied",
+        EventOutcome::Superseded(_) => "superseded",
+    };
+    json!({"event": event.change.event_type(), "userId": event.user_id, "result": result})
+}
+
+fn ignored(body: &[u8]) -> Response {
+    let kind = serde_json::from_slice::<Envelope>(body)
+        .map(|envelope| envelope.kind)
+        .unwrap_or_default();
+    reply::ok(&json!({"event": kind, "result": "ignored"}))
+}
