@@ -1,8 +1,10 @@
-//! Who is calling. The expense routes act for one user: the caller's, never one named by a
-//! request field alone.
+//! Who is calling. The expense routes act for one user: with Clerk, the one the session token
+//! names (a `userId` in the request must be that user or absent); in `none` mode, whoever the
+//! request names, as the old API did.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
+use axum::http::{header, HeaderMap};
 
 use crate::error::ApiError;
 use crate::fields::UserId;
@@ -11,14 +13,17 @@ use crate::state::AppState;
 /// How the expense routes learn their user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthMode {
-    /// Trust the request's `userId`, as the old API did. For local use on loopback.
+    /// Trust the request's `userId`. For local use on loopback.
     None,
+    /// Require a Clerk session token and act for its `sub`.
+    Clerk,
 }
 
 impl AuthMode {
     pub fn as_str(self) -> &'static str {
         match self {
             AuthMode::None => "none",
+            AuthMode::Clerk => "clerk",
         }
     }
 }
@@ -28,13 +33,22 @@ impl AuthMode {
 pub enum Caller {
     /// `AUTH_MODE=none`: whoever the request says.
     Trusted,
+    /// The user a verified session token names.
+    User(UserId),
 }
 
 impl Caller {
     /// The user a request acts for, given the `userId` it names (if any).
     pub fn user(&self, named: Option<UserId>) -> Result<UserId, ApiError> {
-        match self {
-            Caller::Trusted => named.ok_or_else(|| ApiError::bad_request("userId: required")),
+        match (self, named) {
+            (Caller::Trusted, named) => {
+                named.ok_or_else(|| ApiError::bad_request("userId: required"))
+            }
+            (Caller::User(user), None) => Ok(user.clone()),
+            (Caller::User(user), Some(named)) if named == *user => Ok(named),
+            (Caller::User(_), Some(_)) => {
+                Err(ApiError::Forbidden("userId: not the signed-in user".into()))
+            }
         }
     }
 }
@@ -42,9 +56,78 @@ impl Caller {
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(_parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        match state.config.auth_mode {
-            AuthMode::None => Ok(Caller::Trusted),
-        }
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Some(verifier) = &state.sessions else {
+            return Ok(Caller::Trusted);
+        };
+        let token = session_token(&parts.headers).ok_or_else(|| {
+            ApiError::Unauthenticated(
+                "missing session token: send Authorization: Bearer <token>".into(),
+            )
+        })?;
+        let user = verifier
+            .verify(token)
+            .await
+            .map_err(|rejected| ApiError::Unauthenticated(rejected.0))?;
+        Ok(Caller::User(user))
+    }
+}
+
+/// The token of `Authorization: Bearer …` (cross-origin), else of the `__session` cookie.
+fn session_token(headers: &HeaderMap) -> Option<&str> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| {
+            let (scheme, token) = value.split_once(' ')?;
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then_some(token.trim())
+        });
+    bearer
+        .or_else(|| {
+            headers
+                .get_all(header::COOKIE)
+                .iter()
+                .filter_map(|value| value.to_str().ok())
+                .flat_map(|value| value.split(';'))
+                .find_map(|pair| pair.trim().strip_prefix("__session="))
+        })
+        .filter(|token| !token.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn tokens_come_from_the_bearer_header_or_the_session_cookie() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(session_token(&headers), None);
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; __session=cookie-token"),
+        );
+        assert_eq!(session_token(&headers), Some("cookie-token"));
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer header-token"),
+        );
+        assert_eq!(session_token(&headers), Some("header-token"));
+    }
+
+    #[test]
+    fn a_signed_in_user_may_name_only_themselves() {
+        let alice = UserId::parse("alice").unwrap();
+        let caller = Caller::User(alice.clone());
+        assert_eq!(caller.user(None).unwrap(), alice);
+        assert_eq!(caller.user(Some(alice.clone())).unwrap(), alice);
+        let bob = UserId::parse("bob").unwrap();
+        assert!(matches!(
+            caller.user(Some(bob)),
+            Err(ApiError::Forbidden(_))
+        ));
+        assert!(Caller::Trusted.user(None).is_err());
     }
 }

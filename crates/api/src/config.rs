@@ -9,6 +9,7 @@ use formula_cache::CloudflareOptions;
 use secrecy::SecretString;
 
 use crate::auth::AuthMode;
+use crate::session::{KeySource, SessionSettings};
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://formula.db";
 pub const DEFAULT_BIND_ADDR: &str = "127.0.0.1:3002";
@@ -66,6 +67,8 @@ pub struct Config {
     pub body_limit_bytes: usize,
     pub request_timeout: Duration,
     pub auth_mode: AuthMode,
+    /// How session tokens are verified (`AUTH_MODE=clerk`).
+    pub session: Option<SessionSettings>,
     /// Svix signing secret of the Clerk webhook; without it the webhook answers 503.
     pub webhook_secret: Option<SecretString>,
     /// When set, the keep-alive route requires `Authorization: Bearer <CRON_SECRET>`.
@@ -148,6 +151,12 @@ impl Config {
                 "must be at least 60 (Cloudflare's minimum TTL)",
             ));
         }
+        let bind_addr: SocketAddr = parse(
+            &get,
+            "BIND_ADDR",
+            DEFAULT_BIND_ADDR.parse().expect("default"),
+        )?;
+        let (auth_mode, session) = parse_auth(&get, bind_addr)?;
         Ok(Config {
             database_url: SecretString::from(database_url),
             database_max_connections: parse(&get, "DATABASE_MAX_CONNECTIONS", 10)?,
@@ -163,7 +172,8 @@ impl Config {
             memory_cache_max_bytes: parse(&get, "MEMORY_CACHE_MAX_BYTES", 32 << 20)?,
             body_limit_bytes: parse(&get, "BODY_LIMIT_BYTES", 1 << 20)?,
             request_timeout: Duration::from_secs(parse(&get, "REQUEST_TIMEOUT_SECONDS", 15)?),
-            auth_mode: parse_auth_mode(get("AUTH_MODE"))?,
+            auth_mode,
+            session,
             webhook_secret: parse_webhook_secret(&get)?,
             cron_secret: get("CRON_SECRET").map(|s| SecretString::from(s.trim().to_owned())),
             log_format: parse_log_format(get("LOG_FORMAT"))?,
@@ -305,14 +315,72 @@ fn parse_cors(value: Option<String>) -> Result<CorsOrigins, ConfigError> {
         .map(CorsOrigins::List)
 }
 
-fn parse_auth_mode(value: Option<String>) -> Result<AuthMode, ConfigError> {
-    match value.as_deref().map(str::trim) {
-        None | Some("none") => Ok(AuthMode::None),
-        Some(other) => Err(invalid(
-            "AUTH_MODE",
-            format!("{other:?} is not one of: none"),
-        )),
+/// `AUTH_MODE` (clerk by default once a Clerk key is configured) and what Clerk mode needs.
+fn parse_auth(
+    get: &impl Fn(&str) -> Option<String>,
+    bind_addr: SocketAddr,
+) -> Result<(AuthMode, Option<SessionSettings>), ConfigError> {
+    let pem = get("CLERK_JWT_KEY");
+    let jwks = get("CLERK_JWKS_URL");
+    let mode = match get("AUTH_MODE").as_deref().map(str::trim) {
+        None if pem.is_some() || jwks.is_some() => AuthMode::Clerk,
+        None | Some("none") => AuthMode::None,
+        Some("clerk") => AuthMode::Clerk,
+        Some(other) => {
+            return Err(invalid(
+                "AUTH_MODE",
+                format!("{other:?} is not clerk or none"),
+            ));
+        }
+    };
+    if mode == AuthMode::None {
+        if !bind_addr.ip().is_loopback() && !parse_bool(get, "ALLOW_UNAUTHENTICATED", false)? {
+            return Err(invalid(
+                "AUTH_MODE",
+                format!(
+                    "none trusts any userId, and BIND_ADDR {bind_addr} is not loopback: set AUTH_MODE=clerk with CLERK_JWT_KEY, or ALLOW_UNAUTHENTICATED=true"
+                ),
+            ));
+        }
+        return Ok((mode, None));
     }
+    let keys = match (pem, jwks) {
+        (Some(pem), _) => {
+            crate::session::parse_pem(&pem).map_err(|reason| invalid("CLERK_JWT_KEY", reason))?;
+            KeySource::Pem(pem)
+        }
+        (None, Some(url)) => {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(invalid("CLERK_JWKS_URL", "expected an https:// URL"));
+            }
+            let floor = parse(get, "CLERK_JWKS_REFETCH_FLOOR_SECONDS", 10u64)?;
+            KeySource::Jwks {
+                url: url.trim().to_owned(),
+                refetch_floor: Duration::from_secs(floor),
+            }
+        }
+        (None, None) => {
+            return Err(invalid(
+                "AUTH_MODE",
+                "clerk needs CLERK_JWT_KEY or CLERK_JWKS_URL",
+            ));
+        }
+    };
+    let authorized_parties = get("CLERK_AUTHORIZED_PARTIES")
+        .map(|list| {
+            list.split(',')
+                .map(str::trim)
+                .filter(|party| !party.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    let settings = SessionSettings {
+        keys,
+        authorized_parties,
+        issuer: get("CLERK_ISSUER").map(|issuer| issuer.trim().to_owned()),
+    };
+    Ok((mode, Some(settings)))
 }
 
 fn parse_log_format(value: Option<String>) -> Result<LogFormat, ConfigError> {
@@ -359,6 +427,12 @@ mod tests {
             ("DATABASE_URL", "mysql://x"),
             ("CORS_ALLOWED_ORIGINS", "localhost:3000"),
             ("AUTO_MIGRATE", "maybe"),
+            ("AUTH_MODE", "sometimes"),
+            (
+                "CLERK_JWT_KEY",
+                "-----BEGIN PUBLIC KEY-----\\nnope\\n-----END PUBLIC KEY-----",
+            ),
+            ("CLERK_JWKS_URL", "jwks.json"),
             ("LOG_FORMAT", "xml"),
             ("CACHE_BACKEND", "redis"),
             ("CLERK_WEBHOOK_SIGNING_SECRET", "whsec_!!!"),
@@ -399,6 +473,32 @@ mod tests {
         .unwrap();
         assert!(matches!(config.cache_backend, CacheBackend::Cloudflare(_)));
         assert!(!format!("{config:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn auth_mode_none_stays_on_loopback_unless_allowed() {
+        assert_eq!(config(&[]).unwrap().auth_mode, AuthMode::None);
+        let error = config(&[("BIND_ADDR", "0.0.0.0:3002")]).unwrap_err();
+        assert_eq!(error.name, "AUTH_MODE");
+        let allowed = config(&[
+            ("BIND_ADDR", "0.0.0.0:3002"),
+            ("ALLOW_UNAUTHENTICATED", "true"),
+        ])
+        .unwrap();
+        assert_eq!(allowed.auth_mode, AuthMode::None);
+        let error = config(&[("AUTH_MODE", "clerk")]).unwrap_err();
+        assert!(error.reason.contains("CLERK_JWT_KEY"));
+        let jwks = config(&[(
+            "CLERK_JWKS_URL",
+            "https://clerk.example.com/.well-known/jwks.json",
+        )])
+        .unwrap();
+        assert_eq!(
+            jwks.auth_mode,
+            AuthMode::Clerk,
+            "a Clerk key turns clerk mode on"
+        );
+        assert!(jwks.session.is_some());
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The one error type of the HTTP layer, and how it becomes the contract's error envelope.
 
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use formula_cache::CacheError;
 use formula_db::DbError;
@@ -13,8 +13,12 @@ use crate::reply;
 pub enum ApiError {
     #[error("{0}")]
     BadRequest(String),
+    /// A credential that is wrong (a webhook signature, a cron secret).
     #[error("{0}")]
     Unauthorized(String),
+    /// No valid session token: answered with `WWW-Authenticate: Bearer`.
+    #[error("{0}")]
+    Unauthenticated(String),
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
@@ -37,7 +41,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized(_) | ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -79,6 +83,19 @@ impl IntoResponse for ApiError {
             ApiError::Internal(cause) => {
                 tracing::error!(error = %error_chain(cause.as_ref()), "request failed");
                 reply::internal_error()
+            }
+            ApiError::Unauthenticated(reason) => {
+                let mut response = reply::error(status, &reason);
+                let challenge = format!(
+                    "Bearer realm=\"formula-api\", error=\"invalid_token\", error_description=\"{}\"",
+                    reason.replace('"', "'")
+                );
+                if let Ok(value) = HeaderValue::from_str(&challenge) {
+                    response
+                        .headers_mut()
+                        .insert(header::WWW_AUTHENTICATE, value);
+                }
+                response
             }
             other => reply::error(status, &other.to_string()),
         }

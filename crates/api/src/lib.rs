@@ -12,6 +12,7 @@ pub mod fields;
 mod health;
 pub mod reply;
 pub mod server;
+pub mod session;
 pub mod startup;
 pub mod state;
 mod webhooks;

@@ -42,7 +42,7 @@ pub async fn build_state(config: Config, kv: Arc<dyn KvStore>) -> anyhow::Result
             ..CacheOptions::default()
         },
     );
-    Ok(AppState::new(config, db, cache))
+    AppState::new(config, db, cache)
 }
 
 /// Binds the configured address and serves until SIGINT or SIGTERM.
@@ -60,6 +60,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         auth = state.config.auth_mode.as_str(),
         "formula-api listening"
     );
+    if state.sessions.is_none() {
+        tracing::warn!(
+            "AUTH_MODE=none: expense routes trust the userId of each request; anyone who can reach \
+             this address can read and change anyone's data"
+        );
+    }
     if state.webhook.is_none() {
         tracing::warn!(
             "CLERK_WEBHOOK_SIGNING_SECRET is not set: /webhooks/clerk answers 503 to every event"

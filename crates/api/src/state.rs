@@ -15,6 +15,8 @@ use svix::webhooks::Webhook;
 use crate::config::Config;
 use crate::cron::Heartbeat;
 use crate::error::ApiError;
+use crate::session::SessionVerifier;
+use anyhow::Context;
 
 #[derive(Clone)]
 pub struct AppState(Arc<App>);
@@ -25,22 +27,33 @@ pub struct App {
     pub cache: Cache,
     /// Verifies Clerk's webhooks; `None` without a configured secret.
     pub webhook: Option<Webhook>,
+    /// Verifies session tokens; `None` in `AUTH_MODE=none`.
+    pub sessions: Option<SessionVerifier>,
     pub heartbeat: Heartbeat,
 }
 
 impl AppState {
-    pub fn new(config: Config, db: DynStore, cache: Cache) -> Self {
+    pub fn new(config: Config, db: DynStore, cache: Cache) -> anyhow::Result<Self> {
         let webhook = config
             .webhook_secret
             .as_ref()
-            .and_then(|secret| Webhook::new(secret.expose_secret()).ok());
-        AppState(Arc::new(App {
+            .map(|secret| Webhook::new(secret.expose_secret()))
+            .transpose()
+            .context("CLERK_WEBHOOK_SIGNING_SECRET")?;
+        let sessions = config
+            .session
+            .as_ref()
+            .map(SessionVerifier::new)
+            .transpose()
+            .map_err(|reason| anyhow::anyhow!("Clerk session verification: {reason}"))?;
+        Ok(AppState(Arc::new(App {
             config,
             db,
             cache,
             webhook,
+            sessions,
             heartbeat: Heartbeat::default(),
-        }))
+        })))
     }
 
     /// The JSON of a cached value, or of what `load` reads from the database on a miss.

@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod auth;
 mod billable_costs;
 mod cache;
 mod cloudflare;

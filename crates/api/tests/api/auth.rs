@@ -1,0 +1,448 @@
+//! Clerk session tokens on the expense routes, minted here with RSA keys generated at test time.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::Duration;
+
+use axum::routing::get;
+use axum::{Json, Router};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+use reqwest::Method;
+use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+use rsa::traits::PublicKeyParts;
+use rsa::RsaPrivateKey;
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+use crate::on_both_databases;
+
+const ISSUER: &str = "https://clerk.example.com";
+const ORIGIN: &str = "http://localhost:3000";
+
+pub struct TestKey {
+    kid: &'static str,
+    encoding: EncodingKey,
+    public_pem: String,
+    jwk: Value,
+}
+
+impl TestKey {
+    fn generate(kid: &'static str) -> TestKey {
+        let private = RsaPrivateKey::new(&mut rand::thread_rng(), 2048).expect("RSA key");
+        let private_pem = private.to_pkcs8_pem(LineEnding::LF).expect("PEM");
+        let public_pem = private
+            .to_public_key()
+            .to_public_key_pem(LineEnding::LF)
+            .expect("public PEM");
+        let jwk = json!({
+            "kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid,
+            "n": URL_SAFE_NO_PAD.encode(private.n().to_bytes_be()),
+            "e": URL_SAFE_NO_PAD.encode(private.e().to_bytes_be()),
+        });
+        TestKey {
+            kid,
+            encoding: EncodingKey::from_rsa_pem(private_pem.as_bytes()).expect("encoding key"),
+            public_pem,
+            jwk,
+        }
+    }
+
+    fn sign(&self, claims: &Value) -> String {
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(self.kid.into());
+        encode(&header, claims, &self.encoding).expect("token")
+    }
+
+    /// A valid session token of `user`, as Clerk mints them.
+    pub fn token(&self, user: &str) -> String {
+        self.sign(&claims(user))
+    }
+}
+
+pub static KEY_A: LazyLock<TestKey> = LazyLock::new(|| TestKey::generate("key-a"));
+static KEY_B: LazyLock<TestKey> = LazyLock::new(|| TestKey::generate("key-b"));
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+fn claims(user: &str) -> Value {
+    json!({
+        "sub": user, "sid": "sess_1", "azp": ORIGIN, "iss": ISSUER, "v": 2,
+        "iat": now() - 1, "nbf": now() - 1, "exp": now() + 60,
+    })
+}
+
+fn with(mut claims: Value, field: &str, value: Value) -> Value {
+    claims[field] = value;
+    claims
+}
+
+/// The service with Clerk verification on, over `database`.
+pub async fn clerk_app(database: TestDatabase) -> TestApp {
+    TestApp::start(
+        database,
+        &[
+            ("CLERK_JWT_KEY", KEY_A.public_pem.as_str()),
+            ("CLERK_AUTHORIZED_PARTIES", ORIGIN),
+            ("CLERK_ISSUER", ISSUER),
+        ],
+    )
+    .await
+}
+
+async fn send(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> Reply {
+    let mut request = app.client.request(method, format!("{}{path}", app.base));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        request = request.json(body);
+    }
+    read(request.send().await.unwrap()).await
+}
+
+#[tokio::test]
+async fn only_valid_tokens_get_in() {
+    let app = clerk_app(TestDatabase::sqlite()).await;
+    let path = "/api/expenses/fixed-costs";
+    let unsigned = format!(
+        "{}.{}.",
+        URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#),
+        URL_SAFE_NO_PAD.encode(claims("alice").to_string())
+    );
+    let hmac_with_public_key = encode(
+        &Header::new(Algorithm::HS256),
+        &claims("alice"),
+        &EncodingKey::from_secret(KEY_A.public_pem.as_bytes()),
+    )
+    .unwrap();
+    let cases: Vec<(&str, String, u16)> = vec![
+        ("valid", KEY_A.token("alice"), 200),
+        (
+            "expired",
+            KEY_A.sign(&with(claims("alice"), "exp", json!(now() - 60))),
+            401,
+        ),
+        (
+            "not yet valid",
+            KEY_A.sign(&with(claims("alice"), "nbf", json!(now() + 60))),
+            401,
+        ),
+        (
+            "issued in the future",
+            KEY_A.sign(&with(claims("alice"), "iat", json!(now() + 60))),
+            401,
+        ),
+        (
+            "within the 5 s skew",
+            KEY_A.sign(&with(claims("alice"), "nbf", json!(now() + 3))),
+            200,
+        ),
+        ("wrong key", KEY_B.token("alice"), 401),
+        ("alg none", unsigned, 401),
+        (
+            "HS256 with the public key as secret",
+            hmac_with_public_key,
+            401,
+        ),
+        (
+            "wrong azp",
+            KEY_A.sign(&with(claims("alice"), "azp", json!("https://evil.example"))),
+            401,
+        ),
+        (
+            "no azp",
+            KEY_A.sign(&with(claims("alice"), "azp", json!(null))),
+            401,
+        ),
+        (
+            "wrong iss",
+            KEY_A.sign(&with(claims("alice"), "iss", json!("https://other.clerk"))),
+            401,
+        ),
+        (
+            "no sub",
+            KEY_A.sign(&with(claims("alice"), "sub", json!(null))),
+            401,
+        ),
+        ("garbage", "not.a.token".into(), 401),
+        ("empty", "x".into(), 401),
+    ];
+    for (case, token, status) in cases {
+        let reply = send(&app, Method::GET, path, Some(&token), None).await;
+        assert_eq!(reply.status, status, "{case}: {reply:?}");
+        if status == 401 {
+            assert!(
+                reply.headers["www-authenticate"]
+                    .to_str()
+                    .unwrap()
+                    .starts_with("Bearer"),
+                "{case}"
+            );
+            assert_eq!(reply.body["success"], false, "{case}");
+        }
+    }
+    let missing = send(&app, Method::GET, path, None, None).await;
+    assert_eq!(missing.status, 401);
+    assert!(missing.error().contains("missing session token"));
+
+    let cookie = app
+        .client
+        .get(format!("{}{path}", app.base))
+        .header(
+            "cookie",
+            format!("theme=dark; __session={}", KEY_A.token("alice")),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        cookie.status(),
+        200,
+        "the __session cookie works same-origin"
+    );
+}
+
+#[tokio::test]
+async fn keys_from_a_jwks_are_cached_and_refetched_on_rotation() {
+    let served = Arc::new(Mutex::new(json!({"keys": [KEY_A.jwk.clone()]})));
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let jwks = Router::new().route(
+        "/.well-known/jwks.json",
+        get({
+            let (served, fetches) = (served.clone(), fetches.clone());
+            move || async move {
+                fetches.fetch_add(1, Ordering::SeqCst);
+                Json(served.lock().unwrap().clone())
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://{}/.well-known/jwks.json",
+        listener.local_addr().unwrap()
+    );
+    tokio::spawn(async move { axum::serve(listener, jwks).await });
+    let app = TestApp::start(
+        TestDatabase::sqlite(),
+        &[
+            ("CLERK_JWKS_URL", url.as_str()),
+            ("CLERK_JWKS_REFETCH_FLOOR_SECONDS", "1"),
+        ],
+    )
+    .await;
+    let path = "/api/expenses/fixed-costs";
+
+    for _ in 0..5 {
+        let reply = send(&app, Method::GET, path, Some(&KEY_A.token("alice")), None).await;
+        assert_eq!(reply.status, 200);
+    }
+    assert_eq!(fetches.load(Ordering::SeqCst), 1, "cached");
+
+    *served.lock().unwrap() = json!({"keys": [KEY_B.jwk.clone()]});
+    let too_soon = send(&app, Method::GET, path, Some(&KEY_B.token("alice")), None).await;
+    assert_eq!(too_soon.status, 401, "no refetch within the floor");
+    for _ in 0..20 {
+        let unknown = KEY_A.sign(&claims("alice"));
+        send(
+            &app,
+            Method::GET,
+            path,
+            Some(&unknown.replace("key-a", "zzz")),
+            None,
+        )
+        .await;
+    }
+    assert_eq!(
+        fetches.load(Ordering::SeqCst),
+        1,
+        "unknown kids cannot force fetches"
+    );
+
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let rotated = send(&app, Method::GET, path, Some(&KEY_B.token("alice")), None).await;
+    assert_eq!(
+        rotated.status, 200,
+        "refetched on the unknown kid: {rotated:?}"
+    );
+    assert_eq!(fetches.load(Ordering::SeqCst), 2);
+    let retired = send(&app, Method::GET, path, Some(&KEY_A.token("alice")), None).await;
+    assert_eq!(retired.status, 401, "a key no longer served is refused");
+}
+
+on_both_databases!(
+    every_route_refuses_strangers_and_changes_nothing,
+    the_web_app_request_shapes_work_with_a_token,
+);
+
+/// Every expense route, as the web app calls it for `user` (ids of that user's rows).
+fn routes(user: &str, fixed: i64, gear: i64) -> Vec<(Method, String, Option<Value>)> {
+    let e = "/api/expenses";
+    vec![
+        (Method::GET, format!("{e}/fixed-costs?userId={user}"), None),
+        (
+            Method::POST,
+            format!("{e}/fixed-costs"),
+            Some(fixed_cost(user, "New", 1.0, 1)),
+        ),
+        (
+            Method::PATCH,
+            format!("{e}/fixed-costs/{fixed}"),
+            Some(json!({"userId": user, "amount": 2})),
+        ),
+        (
+            Method::PUT,
+            format!("{e}/fixed-costs"),
+            Some(json!({"userId": user, "updates": [{"id": fixed, "data": {"rank": 3}}]})),
+        ),
+        (
+            Method::GET,
+            format!("{e}/billable-costs?userId={user}"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("{e}/billable-costs"),
+            Some(json!({"userId": user})),
+        ),
+        (
+            Method::PATCH,
+            format!("{e}/billable-costs"),
+            Some(json!({"userId": user, "taxes": 9})),
+        ),
+        (
+            Method::GET,
+            format!("{e}/equipment-costs?userId={user}"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("{e}/equipment-costs"),
+            Some(equipment(user, "New", 1)),
+        ),
+        (
+            Method::PATCH,
+            format!("{e}/equipment-costs"),
+            Some(json!({"userId": user, "id": gear, "usage": 5})),
+        ),
+        (
+            Method::PUT,
+            format!("{e}/equipment-costs"),
+            Some(json!({"userId": user, "updates": [{"id": gear, "data": {"rank": 3}}]})),
+        ),
+        (
+            Method::DELETE,
+            format!("{e}/fixed-costs/{user}/{fixed}"),
+            None,
+        ),
+        (
+            Method::DELETE,
+            format!("{e}/equipment-costs/{user}/{gear}"),
+            None,
+        ),
+    ]
+}
+
+/// Alice's rows, created with her token; returns (fixed id, equipment id).
+async fn alice_with_data(app: &TestApp) -> (i64, i64) {
+    let token = KEY_A.token("alice");
+    let fixed = send(
+        app,
+        Method::POST,
+        "/api/expenses/fixed-costs",
+        Some(&token),
+        Some(&fixed_cost("alice", "Rent", 9.0, 0)),
+    )
+    .await;
+    let gear = send(
+        app,
+        Method::POST,
+        "/api/expenses/equipment-costs",
+        Some(&token),
+        Some(&equipment("alice", "Laptop", 0)),
+    )
+    .await;
+    send(
+        app,
+        Method::POST,
+        "/api/expenses/billable-costs",
+        Some(&token),
+        Some(&json!({"userId": "alice"})),
+    )
+    .await;
+    (
+        fixed.data()["id"].as_i64().unwrap(),
+        gear.data()["id"].as_i64().unwrap(),
+    )
+}
+
+async fn snapshot(app: &TestApp) -> String {
+    let db = app.db();
+    format!(
+        "{:?}{:?}{:?}",
+        db.list_fixed_costs("alice").await.unwrap(),
+        db.list_equipment("alice").await.unwrap(),
+        db.get_billable_cost("alice").await.unwrap()
+    )
+}
+
+async fn every_route_refuses_strangers_and_changes_nothing(app: TestApp) {
+    let app = clerk_app(app.database).await;
+    let (fixed, gear) = alice_with_data(&app).await;
+    let before = snapshot(&app).await;
+    let mallory = KEY_A.token("mallory");
+
+    for (method, path, body) in routes("alice", fixed, gear) {
+        let anonymous = send(&app, method.clone(), &path, None, body.as_ref()).await;
+        assert_eq!(anonymous.status, 401, "{method} {path} without a token");
+        let stranger = send(&app, method.clone(), &path, Some(&mallory), body.as_ref()).await;
+        assert_eq!(
+            stranger.status, 403,
+            "{method} {path} with another user's token: {stranger:?}"
+        );
+        assert_eq!(stranger.error(), "userId: not the signed-in user");
+    }
+    // Mallory naming herself, but Alice's row ids: not found, as if they did not exist.
+    for (method, path, body) in routes("mallory", fixed, gear) {
+        let reply = send(&app, method.clone(), &path, Some(&mallory), body.as_ref()).await;
+        let touches_alice_rows = path.contains(&format!("/{fixed}"))
+            || path.contains(&format!("/{gear}"))
+            || body
+                .as_ref()
+                .is_some_and(|b| b.get("id").is_some() || b.get("updates").is_some());
+        if touches_alice_rows {
+            assert_eq!(reply.status, 404, "{method} {path}: {reply:?}");
+        }
+    }
+    assert_eq!(snapshot(&app).await, before);
+}
+
+async fn the_web_app_request_shapes_work_with_a_token(app: TestApp) {
+    let app = clerk_app(app.database).await;
+    let (fixed, gear) = alice_with_data(&app).await;
+    let token = KEY_A.token("alice");
+    for (method, path, body) in routes("alice", fixed, gear) {
+        let reply = send(&app, method.clone(), &path, Some(&token), body.as_ref()).await;
+        assert!(reply.status < 300, "{method} {path}: {reply:?}");
+    }
+    // With a token, the userId may be left out.
+    let listed = send(
+        &app,
+        Method::GET,
+        "/api/expenses/equipment-costs",
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(listed.status, 200);
+    assert_eq!(listed.data()[0]["userId"], "alice");
+}
