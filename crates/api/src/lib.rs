@@ -10,6 +10,8 @@ mod expenses;
 pub mod extract;
 pub mod fields;
 mod health;
+pub mod metrics;
+mod peers;
 pub mod reply;
 pub mod server;
 pub mod session;

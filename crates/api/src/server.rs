@@ -43,15 +43,27 @@ pub fn router(state: AppState) -> Router {
             state.config.request_timeout,
         ))
         .layer(DefaultBodyLimit::max(state.config.body_limit_bytes));
-    Router::new()
+    crate::metrics::handle();
+    let mut router = Router::new()
         .nest("/api/expenses", expenses::router())
         .merge(webhooks::router())
         .merge(cron::router())
-        .route("/health", get(health::alive))
+        .route("/health", get(health::alive));
+    if state.config.metrics_addr.is_none() {
+        router = router.route("/metrics", get(crate::metrics::render));
+    }
+    router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(crate::metrics::record_latency))
         .layer(middleware)
         .with_state(state)
+}
+
+/// `/metrics` alone, for `METRICS_ADDR`.
+pub fn metrics_router() -> Router {
+    crate::metrics::handle();
+    Router::new().route("/metrics", get(crate::metrics::render))
 }
 
 /// Serves until `shutdown` resolves, then lets requests in flight finish.

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use formula_cache::{Cache, CacheOptions, CloudflareKv, KvStore, MemoryKv};
+use formula_cache::{Cache, CacheOptions, CloudflareKv, KvStore};
 use formula_db::{DbOptions, DynStore};
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
@@ -22,34 +22,36 @@ pub async fn open_database(config: &Config, migrate: bool) -> anyhow::Result<Dyn
         .with_context(|| format!("opening the {kind:?} database named by DATABASE_URL"))
 }
 
-/// The cache backend the configuration names.
-pub fn cache_backend(config: &Config) -> anyhow::Result<Arc<dyn KvStore>> {
+/// The remote cache layer the configuration names, if any.
+pub fn remote_cache(config: &Config) -> anyhow::Result<Option<Arc<dyn KvStore>>> {
     Ok(match &config.cache_backend {
-        CacheBackend::Memory => Arc::new(MemoryKv::new(config.memory_cache_max_bytes)),
-        CacheBackend::Cloudflare(options) => Arc::new(
+        CacheBackend::Memory => None,
+        CacheBackend::Cloudflare(options) => Some(Arc::new(
             CloudflareKv::new(options.clone()).context("building the Cloudflare KV client")?,
-        ),
+        )),
     })
 }
 
-/// The state every request shares, over the given cache backend.
-pub async fn build_state(config: Config, kv: Arc<dyn KvStore>) -> anyhow::Result<AppState> {
+/// The state every request shares: database, cache (with peers on Postgres), verifiers.
+pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let db = open_database(&config, config.auto_migrate).await?;
     let cache = Cache::new(
-        kv,
+        remote_cache(&config)?,
         CacheOptions {
             ttl: config.cache_ttl,
+            local_ttl: config.local_cache_ttl,
+            local_max_bytes: config.memory_cache_max_bytes,
             ..CacheOptions::default()
         },
     );
+    crate::peers::connect(&config, &db, &cache).await?;
     AppState::new(config, db, cache)
 }
 
 /// Binds the configured address and serves until SIGINT or SIGTERM.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
-    let kv = cache_backend(&config)?;
     let bind_addr = config.bind_addr;
-    let state = build_state(config, kv).await?;
+    let state = build_state(config).await?;
     let listener = TcpListener::bind(bind_addr)
         .await
         .with_context(|| format!("binding BIND_ADDR {bind_addr}"))?;
@@ -60,6 +62,13 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         auth = state.config.auth_mode.as_str(),
         "formula-api listening"
     );
+    if let Some(metrics_addr) = state.config.metrics_addr {
+        let metrics = TcpListener::bind(metrics_addr)
+            .await
+            .with_context(|| format!("binding METRICS_ADDR {metrics_addr}"))?;
+        tracing::info!(address = %metrics_addr, "metrics listening");
+        tokio::spawn(async move { axum::serve(metrics, crate::server::metrics_router()).await });
+    }
     if state.sessions.is_none() {
         tracing::warn!(
             "AUTH_MODE=none: expense routes trust the userId of each request; anyone who can reach \

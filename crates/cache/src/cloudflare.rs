@@ -167,6 +167,25 @@ impl CloudflareKv {
     /// Sends one logical call through the pause, the breaker, the budget and the retries.
     async fn call(
         &self,
+        operation: &'static str,
+        priority: Priority,
+        build: impl Fn() -> RequestBuilder,
+    ) -> Result<Response, CacheError> {
+        let result = self.send(priority, build).await;
+        let outcome = match &result {
+            Ok(response) if response.status().is_success() => "ok",
+            Ok(response) if response.status() == StatusCode::NOT_FOUND => "not_found",
+            Ok(_) => "refused",
+            Err(CacheError::Throttled) => "throttled",
+            Err(CacheError::Unavailable(_)) => "unavailable",
+            Err(_) => "error",
+        };
+        metrics::counter!("kv_calls_total", "op" => operation, "outcome" => outcome).increment(1);
+        result
+    }
+
+    async fn send(
+        &self,
         priority: Priority,
         build: impl Fn() -> RequestBuilder,
     ) -> Result<Response, CacheError> {
@@ -182,6 +201,7 @@ impl CloudflareKv {
                 self.breaker.release_probe();
                 return Err(CacheError::Throttled);
             }
+            metrics::counter!("kv_requests_sent_total").increment(1);
             let outcome = build().send().await;
             let retriable = match &outcome {
                 Ok(response) => response.status().is_server_error(),
@@ -294,7 +314,7 @@ impl KvStore for CloudflareKv {
     async fn get(&self, key: &str) -> Result<Option<Bytes>, CacheError> {
         let url = self.value_url(key);
         let response = self
-            .call(Priority::Value, || self.request(Method::GET, &url))
+            .call("get", Priority::Value, || self.request(Method::GET, &url))
             .await?;
         match response.status() {
             StatusCode::OK => response.bytes().await.map(Some).map_err(unreachable),
@@ -319,7 +339,7 @@ impl KvStore for CloudflareKv {
             ttl.as_secs().max(crate::MIN_TTL_SECS)
         );
         let response = self
-            .call(Priority::Value, || {
+            .call("put", Priority::Value, || {
                 self.request(Method::PUT, &url)
                     .header(header::CONTENT_TYPE, "application/octet-stream")
                     .body(value.clone())
@@ -334,7 +354,7 @@ impl KvStore for CloudflareKv {
     async fn delete(&self, key: &str) -> Result<(), CacheError> {
         let url = self.value_url(key);
         let response = self
-            .call(Priority::Invalidation, || {
+            .call("delete", Priority::Invalidation, || {
                 self.request(Method::DELETE, &url)
             })
             .await?;
@@ -352,7 +372,7 @@ impl KvStore for CloudflareKv {
         let url = format!("{}/bulk/delete", self.namespace_url);
         for chunk in keys.chunks(BULK_LIMIT) {
             let response = self
-                .call(Priority::Invalidation, || {
+                .call("bulk_delete", Priority::Invalidation, || {
                     self.request(Method::POST, &url).json(chunk)
                 })
                 .await?;

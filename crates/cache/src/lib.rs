@@ -14,7 +14,7 @@ pub use budget::Priority;
 pub use cloudflare::{CloudflareKv, CloudflareOptions, DEFAULT_API_BASE};
 pub use error::{ApiMessage, CacheError};
 pub use memory::MemoryKv;
-pub use read_through::{Cache, CacheOptions, Lookup};
+pub use read_through::{Cache, CacheOptions, Lookup, Peers};
 pub use store::KvStore;
 
 /// Cloudflare refuses a TTL under 60 seconds; so does this service.

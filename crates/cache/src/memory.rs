@@ -1,4 +1,4 @@
-//! The in-process backend, the embedded default: a bounded moka cache with a TTL per entry.
+//! The in-process layer: a moka cache bounded by bytes, with a TTL per entry.
 
 use std::time::{Duration, Instant};
 
@@ -48,6 +48,11 @@ impl MemoryKv {
             .expire_after(PerEntryTtl)
             .build();
         MemoryKv { entries }
+    }
+
+    /// Drops every entry.
+    pub fn clear(&self) {
+        self.entries.invalidate_all();
     }
 }
 

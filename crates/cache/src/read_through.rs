@@ -1,37 +1,50 @@
-//! Read-through caching and invalidation after commit.
+//! Read-through caching in two layers, and invalidation after commit.
 //!
-//! Two guarantees beyond "look in the cache first":
-//! - **No stale repopulation.** Every key has a generation (striped counters). A read notes the
-//!   generation before it loads from the database and stores its result only if no invalidation
-//!   bumped it meanwhile; after storing it checks again and deletes what it stored if one did.
-//! - **No lost invalidation.** A delete that fails is queued and retried in the background until
-//!   it succeeds; while a key is queued, reads of it skip the cache in both directions.
+//! - **Layers.** An in-process layer (moka, bounded by bytes) answers hot reads from memory. In
+//!   the embedded default it is the whole cache; with a remote backend (Cloudflare KV) it sits in
+//!   front of it with a short TTL, and the remote layer is shared with other instances and with
+//!   the old API.
+//! - **Single flight.** Concurrent misses of one key share one load: one database query, at most
+//!   one remote read and one remote write. Flights are keyed by the key's generation, so a read
+//!   that arrives after an invalidation never joins a load that began before it.
+//! - **No stale repopulation.** Every key has a generation (striped counters). A load stores its
+//!   result only if no invalidation bumped the generation since it began; after storing it checks
+//!   again and drops what it stored if one did.
+//! - **No lost invalidation.** A remote delete that fails is queued and retried in the background
+//!   until it succeeds; while a key is queued, reads of it skip the remote layer.
+//! - **Other instances.** Invalidations are published to `Peers` (Postgres NOTIFY), whose
+//!   listeners call `evict_local`.
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
 use std::future::Future;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
+use async_trait::async_trait;
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 
-use crate::{CacheError, KvStore, DEFAULT_TTL_SECS};
+use crate::{CacheError, KvStore, MemoryKv, DEFAULT_TTL_SECS};
 
 const GENERATION_STRIPES: usize = 4096;
 
 /// How a value was obtained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lookup {
-    /// From the cache.
+    /// From this process's memory.
     Hit,
-    /// From the database, after the cache had no usable value.
+    /// From the remote layer (Cloudflare KV).
+    RemoteHit,
+    /// From the database, after no layer had a usable value.
     Miss,
-    /// From the database without asking the cache (an invalidation of the key is pending).
+    /// From another request's load of the same key, in flight at the same time.
+    Coalesced,
+    /// From the database without the remote layer (an invalidation of the key is pending).
     Bypass,
 }
 
@@ -39,7 +52,9 @@ impl Lookup {
     pub fn as_str(self) -> &'static str {
         match self {
             Lookup::Hit => "hit",
+            Lookup::RemoteHit => "hit-remote",
             Lookup::Miss => "miss",
+            Lookup::Coalesced => "coalesced",
             Lookup::Bypass => "bypass",
         }
     }
@@ -47,8 +62,13 @@ impl Lookup {
 
 #[derive(Debug, Clone)]
 pub struct CacheOptions {
-    /// TTL of every value written (Cloudflare's minimum is 60 s).
+    /// TTL of values in the remote layer, or in memory when there is none (Cloudflare: ≥ 60 s).
     pub ttl: Duration,
+    /// TTL of in-process values when a remote layer exists: how stale another instance's write
+    /// can leave this one when no `Peers` tell it.
+    pub local_ttl: Duration,
+    /// Size bound of the in-process layer.
+    pub local_max_bytes: u64,
     /// Pause between two attempts to apply queued invalidations.
     pub retry_interval: Duration,
 }
@@ -57,9 +77,17 @@ impl Default for CacheOptions {
     fn default() -> Self {
         CacheOptions {
             ttl: Duration::from_secs(DEFAULT_TTL_SECS),
+            local_ttl: Duration::from_secs(60),
+            local_max_bytes: 32 << 20,
             retry_interval: Duration::from_secs(1),
         }
     }
+}
+
+/// Other instances of the service, told about invalidations so they evict their own memory.
+#[async_trait]
+pub trait Peers: Send + Sync + 'static {
+    async fn publish(&self, keys: &[String]);
 }
 
 /// The cache as the service sees it. Cheap to clone; one per process.
@@ -68,26 +96,45 @@ pub struct Cache {
     inner: Arc<Inner>,
 }
 
+#[derive(Clone)]
+enum Flight {
+    Running,
+    Done(Bytes),
+    Failed,
+}
+
 struct Inner {
-    kv: Arc<dyn KvStore>,
+    local: MemoryKv,
+    local_ttl: Duration,
+    remote: Option<Arc<dyn KvStore>>,
     options: CacheOptions,
     generations: Box<[AtomicU64]>,
-    /// Keys whose invalidation failed, with the sequence number of the latest failure.
+    /// Keys whose remote invalidation failed, with the sequence number of the latest failure.
     pending: Mutex<HashMap<String, u64>>,
     sequence: AtomicU64,
     wake: Arc<Notify>,
+    flights: Mutex<HashMap<(String, u64), watch::Receiver<Flight>>>,
+    peers: OnceLock<Arc<dyn Peers>>,
 }
 
 impl Cache {
-    /// Builds the cache and starts its invalidation retrier (needs a Tokio runtime).
-    pub fn new(kv: Arc<dyn KvStore>, options: CacheOptions) -> Self {
+    /// The cache over an optional remote layer; starts the invalidation retrier (needs Tokio).
+    pub fn new(remote: Option<Arc<dyn KvStore>>, options: CacheOptions) -> Self {
+        let local_ttl = match remote {
+            Some(_) => options.local_ttl.min(options.ttl),
+            None => options.ttl,
+        };
         let inner = Arc::new(Inner {
-            kv,
+            local: MemoryKv::new(options.local_max_bytes),
+            local_ttl,
+            remote,
             options,
             generations: (0..GENERATION_STRIPES).map(|_| AtomicU64::new(0)).collect(),
             pending: Mutex::new(HashMap::new()),
             sequence: AtomicU64::new(0),
             wake: Arc::new(Notify::new()),
+            flights: Mutex::new(HashMap::new()),
+            peers: OnceLock::new(),
         });
         tokio::spawn(retry_invalidations(
             Arc::downgrade(&inner),
@@ -97,16 +144,22 @@ impl Cache {
         Cache { inner }
     }
 
+    /// Tells other instances about every invalidation from now on (set once, at start-up).
+    pub fn set_peers(&self, peers: Arc<dyn Peers>) {
+        let _ = self.inner.peers.set(peers);
+    }
+
     pub fn backend_name(&self) -> &'static str {
-        self.inner.kv.name()
+        self.inner.remote.as_ref().map_or("memory", |kv| kv.name())
     }
 
     pub fn ttl(&self) -> Duration {
         self.inner.options.ttl
     }
 
-    /// The JSON of `key`'s value: from the cache when it holds a value that parses as `T`,
-    /// otherwise from `load`, then stored unless an invalidation happened meanwhile.
+    /// The JSON of `key`'s value: from memory, else from the remote layer when it holds a value
+    /// that parses as `T`, else from `load` (shared with concurrent misses of the key), then
+    /// stored unless an invalidation happened meanwhile.
     pub async fn get_or_load<T, E, F, Fut>(&self, key: &str, load: F) -> Result<(Bytes, Lookup), E>
     where
         T: Serialize + DeserializeOwned,
@@ -114,68 +167,165 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let generation = self.inner.generation(key).load(Ordering::SeqCst);
-        if self.inner.is_pending(key) {
-            let value = load().await?;
-            return Ok((encode(&value)?, Lookup::Bypass));
+        if let Ok(Some(bytes)) = self.inner.local.get(key).await {
+            count_lookup("local", "hit");
+            return Ok((bytes, Lookup::Hit));
         }
-        let cache_answered = match self.inner.kv.get(key).await {
-            Ok(Some(bytes)) if serde_json::from_slice::<T>(&bytes).is_ok() => {
-                return Ok((bytes, Lookup::Hit));
+        count_lookup("local", "miss");
+        let generation = self.inner.generation(key).load(Ordering::SeqCst);
+        match self.inner.join_or_lead(key, generation) {
+            Role::Leader(sender) => {
+                let guard = FlightGuard {
+                    inner: &self.inner,
+                    flight: (key.to_owned(), generation),
+                    sender,
+                };
+                let result = self.lookup(key, generation, load).await;
+                guard.finish(result.as_ref().ok().map(|(bytes, _)| bytes.clone()));
+                return result;
             }
-            Ok(Some(_)) => {
-                tracing::warn!(key, "cached value does not parse; replacing it");
-                true
+            Role::Follower(mut receiver) => {
+                let outcome = receiver
+                    .wait_for(|flight| !matches!(flight, Flight::Running))
+                    .await
+                    .map(|flight| flight.clone());
+                if let Ok(Flight::Done(bytes)) = outcome {
+                    metrics::counter!("cache_loads_coalesced_total").increment(1);
+                    return Ok((bytes, Lookup::Coalesced));
+                }
             }
-            Ok(None) => true,
-            Err(error) => {
-                log_failure(key, &error, "cache read failed; reading the database");
-                false
+        }
+        // The flight we joined failed or was abandoned: load for ourselves.
+        self.lookup(key, generation, load).await
+    }
+
+    /// One request's way through the remote layer and the database.
+    async fn lookup<T, E, F, Fut>(
+        &self,
+        key: &str,
+        generation: u64,
+        load: F,
+    ) -> Result<(Bytes, Lookup), E>
+    where
+        T: Serialize + DeserializeOwned,
+        E: From<CacheError>,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let remote = match &self.inner.remote {
+            Some(remote) if !self.inner.is_pending(key) => Some(remote),
+            Some(_) => {
+                let bytes = encode(&load_counted(load).await?)?;
+                self.store_local_if_current(key, bytes.clone(), generation)
+                    .await;
+                return Ok((bytes, Lookup::Bypass));
             }
+            None => None,
         };
-        let value = load().await?;
-        let bytes = encode(&value)?;
-        if cache_answered {
-            self.store_if_current(key, bytes.clone(), generation).await;
+        let mut remote_answered = false;
+        if let Some(remote) = remote {
+            match remote.get(key).await {
+                Ok(Some(bytes)) if serde_json::from_slice::<T>(&bytes).is_ok() => {
+                    count_lookup("remote", "hit");
+                    self.store_local_if_current(key, bytes.clone(), generation)
+                        .await;
+                    return Ok((bytes, Lookup::RemoteHit));
+                }
+                Ok(Some(_)) => {
+                    count_lookup("remote", "corrupt");
+                    tracing::warn!(key, "cached value does not parse; replacing it");
+                    remote_answered = true;
+                }
+                Ok(None) => {
+                    count_lookup("remote", "miss");
+                    remote_answered = true;
+                }
+                Err(error) => {
+                    count_lookup("remote", "error");
+                    log_failure(key, &error, "cache read failed; reading the database");
+                }
+            }
+        }
+        let bytes = encode(&load_counted(load).await?)?;
+        if self
+            .store_local_if_current(key, bytes.clone(), generation)
+            .await
+            && remote_answered
+        {
+            self.store_remote_if_current(key, bytes.clone(), generation)
+                .await;
         }
         Ok((bytes, Lookup::Miss))
     }
 
-    /// Drops `keys` after a database commit made them stale. Never fails: what the backend
-    /// refuses now is queued and retried until it succeeds.
+    /// Drops `keys` after a database commit made them stale, here, in the remote layer and in
+    /// other instances. Never fails: what the remote layer refuses now is queued and retried.
     pub async fn invalidate(&self, keys: &[String]) {
-        for key in keys {
-            self.inner.generation(key).fetch_add(1, Ordering::SeqCst);
+        self.inner.evict_local(keys).await;
+        if let Some(remote) = &self.inner.remote {
+            if let Err(error) = remote.delete_many(keys).await {
+                log_failure(
+                    &keys.join(","),
+                    &error,
+                    "cache invalidation failed; queued for retry",
+                );
+                self.inner.queue(keys);
+            }
         }
-        if let Err(error) = self.inner.kv.delete_many(keys).await {
-            tracing::warn!(?keys, %error, "cache invalidation failed; queued for retry");
-            self.inner.queue(keys);
-        }
+        self.publish(keys).await;
     }
 
-    /// Replaces `key`'s value with `value`, fresh from a database commit. If that cannot be
-    /// written, the key is invalidated instead (queued if need be), so the old value is not served.
+    /// Drops `keys` from this process's memory only: what another instance's invalidation calls.
+    pub async fn evict_local(&self, keys: &[String]) {
+        self.inner.evict_local(keys).await;
+    }
+
+    /// Drops everything this process holds in memory (e.g. after missing peer messages).
+    pub fn clear_local(&self) {
+        for generation in self.inner.generations.iter() {
+            generation.fetch_add(1, Ordering::SeqCst);
+        }
+        self.inner.local.clear();
+    }
+
+    /// Replaces `key`'s value with `value`, fresh from a database commit. Where that cannot be
+    /// written, the key is invalidated instead (queued if need be): the old value is not served.
     pub async fn refresh<T: Serialize>(&self, key: &str, value: &T) {
-        let generation = self.inner.generation(key).fetch_add(1, Ordering::SeqCst) + 1;
-        let written = match encode(value) {
-            Ok(bytes) if !self.inner.is_pending(key) => {
-                self.store_if_current(key, bytes, generation).await
-            }
-            _ => false,
+        let Ok(bytes) = encode(value) else {
+            return self.invalidate(&[key.to_owned()]).await;
         };
-        if !written {
+        let generation = self.inner.bump(key);
+        self.store_local_if_current(key, bytes.clone(), generation)
+            .await;
+        let written = match &self.inner.remote {
+            Some(_) if self.inner.is_pending(key) => false,
+            Some(_) => self.store_remote_if_current(key, bytes, generation).await,
+            None => true,
+        };
+        if written {
+            self.publish(&[key.to_owned()]).await;
+        } else {
             self.invalidate(&[key.to_owned()]).await;
         }
     }
 
-    /// Writes a value that no database row stands behind (the keep-alive heartbeat).
+    /// Writes a value no database row stands behind (the keep-alive heartbeat).
     pub async fn put_raw(&self, key: &str, value: Bytes) -> Result<(), CacheError> {
-        self.inner.kv.put(key, value, self.inner.options.ttl).await
+        match &self.inner.remote {
+            Some(remote) => remote.put(key, value, self.inner.options.ttl).await,
+            None => self.inner.local.put(key, value, self.inner.local_ttl).await,
+        }
     }
 
-    /// Reads a key as the backend holds it, bypassing nothing. For diagnostics and tests.
+    /// A key as the cache holds it: in memory, else in the remote layer. For diagnostics and tests.
     pub async fn get_raw(&self, key: &str) -> Result<Option<Bytes>, CacheError> {
-        self.inner.kv.get(key).await
+        if let Some(bytes) = self.inner.local.get(key).await? {
+            return Ok(Some(bytes));
+        }
+        match &self.inner.remote {
+            Some(remote) => remote.get(key).await,
+            None => Ok(None),
+        }
     }
 
     /// How many invalidations are waiting to be retried.
@@ -188,13 +338,37 @@ impl Cache {
         self.inner.retry_pending().await
     }
 
-    /// Writes `bytes` unless `key` was invalidated since `generation`; `true` once written.
-    async fn store_if_current(&self, key: &str, bytes: Bytes, generation: u64) -> bool {
+    async fn publish(&self, keys: &[String]) {
+        if let Some(peers) = self.inner.peers.get() {
+            peers.publish(keys).await;
+        }
+    }
+
+    /// Stores in memory unless `key` was invalidated since `generation`; `true` if stored.
+    async fn store_local_if_current(&self, key: &str, bytes: Bytes, generation: u64) -> bool {
+        let current = self.inner.generation(key);
+        if current.load(Ordering::SeqCst) != generation {
+            return false;
+        }
+        let _ = self.inner.local.put(key, bytes, self.inner.local_ttl).await;
+        if current.load(Ordering::SeqCst) != generation {
+            let _ = self.inner.local.delete(key).await;
+            return false;
+        }
+        true
+    }
+
+    /// Writes to the remote layer unless `key` was invalidated since `generation`; `true` once
+    /// written and still current.
+    async fn store_remote_if_current(&self, key: &str, bytes: Bytes, generation: u64) -> bool {
+        let Some(remote) = &self.inner.remote else {
+            return false;
+        };
         let current = self.inner.generation(key);
         if current.load(Ordering::SeqCst) != generation || self.inner.is_pending(key) {
             return false;
         }
-        let written = match self.inner.kv.put(key, bytes, self.inner.options.ttl).await {
+        let written = match remote.put(key, bytes, self.inner.options.ttl).await {
             Ok(()) => true,
             Err(error) => {
                 log_failure(key, &error, "cache write failed; value dropped");
@@ -210,11 +384,78 @@ impl Cache {
     }
 }
 
+/// Ends a flight: tells its followers how it went, and removes it. Dropped unfinished (the
+/// leader's request was cancelled), it tells them to load for themselves.
+struct FlightGuard<'a> {
+    inner: &'a Inner,
+    flight: (String, u64),
+    sender: watch::Sender<Flight>,
+}
+
+impl FlightGuard<'_> {
+    fn finish(self, result: Option<Bytes>) {
+        let _ = self.sender.send(match result {
+            Some(bytes) => Flight::Done(bytes),
+            None => Flight::Failed,
+        });
+    }
+}
+
+impl Drop for FlightGuard<'_> {
+    fn drop(&mut self) {
+        self.inner
+            .flights
+            .lock()
+            .expect("flights lock")
+            .remove(&self.flight);
+        self.sender.send_if_modified(|flight| {
+            if matches!(flight, Flight::Running) {
+                *flight = Flight::Failed;
+                true
+            } else {
+                false
+            }
+        });
+    }
+}
+
+/// What a request does about a key no layer of memory holds.
+enum Role {
+    /// Loads it, then tells the followers.
+    Leader(watch::Sender<Flight>),
+    /// Waits for the leader's load.
+    Follower(watch::Receiver<Flight>),
+}
+
 impl Inner {
+    /// Joins the flight of `key` at `generation`, or starts it.
+    fn join_or_lead(&self, key: &str, generation: u64) -> Role {
+        let mut flights = self.flights.lock().expect("flights lock");
+        let flight = (key.to_owned(), generation);
+        if let Some(receiver) = flights.get(&flight) {
+            return Role::Follower(receiver.clone());
+        }
+        let (sender, receiver) = watch::channel(Flight::Running);
+        flights.insert(flight, receiver);
+        Role::Leader(sender)
+    }
+
     fn generation(&self, key: &str) -> &AtomicU64 {
         let mut hasher = DefaultHasher::new();
         key.hash(&mut hasher);
         &self.generations[(hasher.finish() as usize) % GENERATION_STRIPES]
+    }
+
+    /// Marks `key` invalidated; returns its new generation.
+    fn bump(&self, key: &str) -> u64 {
+        self.generation(key).fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    async fn evict_local(&self, keys: &[String]) {
+        for key in keys {
+            self.bump(key);
+            let _ = self.local.delete(key).await;
+        }
     }
 
     fn is_pending(&self, key: &str) -> bool {
@@ -227,6 +468,7 @@ impl Inner {
         for key in keys {
             pending.insert(key.clone(), sequence);
         }
+        metrics::gauge!("cache_pending_invalidations").set(pending.len() as f64);
         drop(pending);
         self.wake.notify_one();
     }
@@ -237,11 +479,14 @@ impl Inner {
             let pending = self.pending.lock().expect("pending lock");
             pending.iter().map(|(k, s)| (k.clone(), *s)).collect()
         };
+        let Some(remote) = &self.remote else {
+            return true;
+        };
         if snapshot.is_empty() {
             return true;
         }
         let keys: Vec<String> = snapshot.iter().map(|(key, _)| key.clone()).collect();
-        match self.kv.delete_many(&keys).await {
+        match remote.delete_many(&keys).await {
             Ok(()) => {
                 let mut pending = self.pending.lock().expect("pending lock");
                 for (key, sequence) in snapshot {
@@ -250,6 +495,7 @@ impl Inner {
                         pending.remove(&key);
                     }
                 }
+                metrics::gauge!("cache_pending_invalidations").set(pending.len() as f64);
                 tracing::info!(count = keys.len(), "queued cache invalidations applied");
                 pending.is_empty()
             }
@@ -274,6 +520,17 @@ async fn retry_invalidations(inner: Weak<Inner>, wake: Arc<Notify>, interval: Du
             tokio::time::sleep(interval).await;
         }
     }
+}
+
+async fn load_counted<T, E, Fut: Future<Output = Result<T, E>>>(
+    load: impl FnOnce() -> Fut,
+) -> Result<T, E> {
+    metrics::counter!("cache_loads_total").increment(1);
+    load().await
+}
+
+fn count_lookup(layer: &'static str, result: &'static str) {
+    metrics::counter!("cache_lookups_total", "layer" => layer, "result" => result).increment(1);
 }
 
 /// A spent request budget is the budget working as meant: not worth a warning per request.

@@ -4,10 +4,12 @@
 mod connect;
 mod error;
 pub mod models;
+mod notify;
 mod repo;
 
 pub use connect::{connect, DbKind, DbOptions};
 pub use error::DbError;
+pub use notify::{PgNotifier, PgSubscription, CHANNEL};
 pub use repo::Store;
 
 /// The store the service holds: one per process, shared by every request.

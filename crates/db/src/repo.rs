@@ -15,6 +15,10 @@ use crate::{DbError, DbKind};
 
 type Result<T> = std::result::Result<T, DbError>;
 
+fn count_query(operation: &'static str) {
+    metrics::counter!("db_queries_total", "op" => operation).increment(1);
+}
+
 /// What the service asks of its database. Writes that touch several rows run in one transaction.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -446,20 +450,24 @@ impl<DB> [Store for SqlStore<DB>] {
     }
 
     async fn ping(&self) -> Result<()> {
+        count_query("ping");
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
 
     async fn get_user(&self, user_id: &str) -> Result<Option<User>> {
+        count_query("get_user");
         let mut conn = self.pool.acquire().await?;
         Self::select_user(&mut conn, user_id).await
     }
 
     async fn apply_user_event(&self, event: &UserEvent) -> Result<EventOutcome> {
+        count_query("apply_user_event");
         self.apply_event(event).await
     }
 
     async fn list_fixed_costs(&self, user_id: &str) -> Result<Vec<FixedCost>> {
+        count_query("list_fixed_costs");
         Ok(sqlx::query_as::<DB, FixedCost>(sql!(
             FIXED_COLUMNS,
             r#"SELECT {columns} FROM "expenses-fixed-cost" WHERE "userId" = $1 ORDER BY rank, id"#
@@ -470,6 +478,7 @@ impl<DB> [Store for SqlStore<DB>] {
     }
 
     async fn create_fixed_cost(&self, user_id: &str, new: &NewFixedCost) -> Result<FixedCost> {
+        count_query("create_fixed_cost");
         self.insert_fixed_cost(user_id, new).await
     }
 
@@ -478,6 +487,7 @@ impl<DB> [Store for SqlStore<DB>] {
         user_id: &str,
         updates: &[(i32, FixedCostPatch)],
     ) -> Result<Vec<FixedCost>> {
+        count_query("update_fixed_costs");
         let now = now_millis();
         let mut tx = self.pool.begin().await?;
         let mut rows = Vec::with_capacity(updates.len());
@@ -489,15 +499,18 @@ impl<DB> [Store for SqlStore<DB>] {
     }
 
     async fn delete_fixed_cost(&self, user_id: &str, id: i32) -> Result<()> {
+        count_query("delete_fixed_cost");
         self.delete_owned("expenses-fixed-cost", "fixed cost", user_id, id).await
     }
 
     async fn get_billable_cost(&self, user_id: &str) -> Result<Option<BillableCost>> {
+        count_query("get_billable_cost");
         let mut conn = self.pool.acquire().await?;
         Self::select_billable(&mut conn, user_id).await
     }
 
     async fn create_billable_cost(&self, user_id: &str) -> Result<(BillableCost, bool)> {
+        count_query("create_billable_cost");
         self.insert_default_billable(user_id).await
     }
 
@@ -506,10 +519,12 @@ impl<DB> [Store for SqlStore<DB>] {
         user_id: &str,
         patch: &BillableCostPatch,
     ) -> Result<BillableCost> {
+        count_query("update_billable_cost");
         self.patch_billable(user_id, patch).await
     }
 
     async fn list_equipment(&self, user_id: &str) -> Result<Vec<Equipment>> {
+        count_query("list_equipment");
         Ok(sqlx::query_as::<DB, Equipment>(sql!(
             EQUIPMENT_COLUMNS,
             r#"SELECT {columns} FROM "equipment-expense" WHERE "userId" = $1 ORDER BY rank, id"#
@@ -520,6 +535,7 @@ impl<DB> [Store for SqlStore<DB>] {
     }
 
     async fn create_equipment(&self, user_id: &str, new: &NewEquipment) -> Result<Equipment> {
+        count_query("create_equipment");
         self.insert_equipment(user_id, new).await
     }
 
@@ -528,6 +544,7 @@ impl<DB> [Store for SqlStore<DB>] {
         user_id: &str,
         updates: &[(i32, EquipmentPatch)],
     ) -> Result<Vec<Equipment>> {
+        count_query("update_equipment");
         let now = now_millis();
         let mut tx = self.pool.begin().await?;
         let mut rows = Vec::with_capacity(updates.len());
@@ -539,6 +556,7 @@ impl<DB> [Store for SqlStore<DB>] {
     }
 
     async fn delete_equipment(&self, user_id: &str, id: i32) -> Result<()> {
+        count_query("delete_equipment");
         self.delete_owned("equipment-expense", "equipment", user_id, id).await
     }
 }

@@ -18,7 +18,13 @@ async fn writes_the_heartbeat_and_queries_the_database() {
     assert_eq!(reply.data()["heartbeat"]["written"], true);
     let at = reply.data()["heartbeat"]["at"].as_str().unwrap().to_owned();
     assert_timestamp(&Value::String(at.clone()));
-    let stored = app.kv.get("keep-alive").await.unwrap().expect("heartbeat");
+    let stored = app
+        .state
+        .cache
+        .get_raw("keep-alive")
+        .await
+        .unwrap()
+        .expect("heartbeat");
     assert_eq!(serde_json::from_slice::<Value>(&stored).unwrap(), at);
 
     let again = app.request(Method::POST, KEEP_ALIVE, None).await;

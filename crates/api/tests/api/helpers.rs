@@ -4,10 +4,8 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
 
 use formula_api::{startup, AppState, Config};
-use formula_cache::KvStore;
 use formula_db::DynStore;
 use reqwest::Method;
 use serde_json::Value;
@@ -166,7 +164,6 @@ impl Reply {
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
-    pub kv: Arc<dyn KvStore>,
     pub state: AppState,
     pub database: TestDatabase,
     env: HashMap<String, String>,
@@ -197,10 +194,7 @@ impl TestApp {
             .or_insert_with(|| database.url().to_owned());
         let config =
             Config::from_lookup(|name| env.get(name).cloned()).expect("test configuration");
-        let kv = startup::cache_backend(&config).expect("cache backend");
-        let state = startup::build_state(config, kv.clone())
-            .await
-            .expect("service state");
+        let state = startup::build_state(config).await.expect("service state");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("address"));
         let (shutdown, stopped) = oneshot::channel::<()>();
@@ -210,7 +204,6 @@ impl TestApp {
         TestApp {
             base,
             client: reqwest::Client::new(),
-            kv,
             state,
             database,
             env,
@@ -228,6 +221,12 @@ impl TestApp {
 
     pub fn db(&self) -> &DynStore {
         &self.state.db
+    }
+
+    /// What the cache holds under `key`, parsed.
+    pub async fn cached(&self, key: &str) -> Option<Value> {
+        let bytes = self.state.cache.get_raw(key).await.expect("cache read")?;
+        Some(serde_json::from_slice(&bytes).expect("cached JSON"))
     }
 
     pub async fn request(&self, method: Method, path: &str, body: Option<&Value>) -> Reply {

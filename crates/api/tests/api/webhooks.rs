@@ -125,8 +125,9 @@ async fn user_created_creates_the_user_and_billable_defaults_served_from_the_cac
     assert_eq!(billable.monthly_salary, 0.0);
 
     let cached_user = app
-        .kv
-        .get(&keys::user("user_29w83"))
+        .state
+        .cache
+        .get_raw(&keys::user("user_29w83"))
         .await
         .unwrap()
         .expect("user cached");
@@ -220,7 +221,13 @@ async fn user_updated_changes_the_fields_but_not_the_plan(app: TestApp) {
     let user = app.db().get_user("user_u").await.unwrap().unwrap();
     assert_eq!(user.name.as_deref(), Some("New Name"));
     assert_eq!(user.plan, "pro");
-    let cached = app.kv.get(&keys::user("user_u")).await.unwrap().unwrap();
+    let cached = app
+        .state
+        .cache
+        .get_raw(&keys::user("user_u"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         serde_json::from_slice::<Value>(&cached).unwrap()["name"],
         "New Name"
@@ -318,7 +325,10 @@ async fn deletion_removes_rows_and_every_cache_key(app: TestApp) {
             .await;
     }
     for key in keys::all_of_user("user_x") {
-        assert!(app.kv.get(&key).await.unwrap().is_some(), "{key} primed");
+        assert!(
+            app.state.cache.get_raw(&key).await.unwrap().is_some(),
+            "{key} primed"
+        );
     }
     let body = event(
         "user.deleted",
@@ -346,7 +356,7 @@ async fn deletion_removes_rows_and_every_cache_key(app: TestApp) {
         .is_none());
     for key in keys::all_of_user("user_x") {
         assert!(
-            app.kv.get(&key).await.unwrap().is_none(),
+            app.state.cache.get_raw(&key).await.unwrap().is_none(),
             "{key} still cached"
         );
     }
