@@ -148,7 +148,11 @@ async fn a_kv_outage_loses_no_invalidation() {
     }
     assert_eq!(stored(&emulator, "fixed-cost-list:u").await.status(), 404);
     let read = app.get(&format!("{FIXED}?userId=u")).await;
-    assert_eq!(read.cache(), "hit", "the bypass read kept the fresh rows in memory");
+    assert_eq!(
+        read.cache(),
+        "hit",
+        "the bypass read kept the fresh rows in memory"
+    );
     assert_eq!(read.data().as_array().unwrap().len(), 2);
 }
 
@@ -228,4 +232,32 @@ async fn a_webhook_with_kv_down_is_applied_and_its_cache_work_is_queued() {
         stored(&emulator, "billable-cost:user_k").await.status(),
         404
     );
+}
+
+#[tokio::test]
+async fn with_kv_hanging_every_request_answers_and_few_pay_a_timeout() {
+    let (app, emulator) = app_on_emulator(&[("KV_TIMEOUT_MS", "300")]).await;
+    create_fixed(&app, "u", "Rent", 0).await;
+    let hang = Faults {
+        hang: true,
+        ..Faults::default()
+    };
+    emulator.set_faults(&hang).await.unwrap();
+    let started = Instant::now();
+    let mut statuses = Vec::new();
+    for i in 0..60 {
+        let write = app
+            .post(FIXED, &fixed_cost(&format!("w{i}"), "x", 1.0, 0))
+            .await;
+        statuses.push(write.status);
+        statuses.push(app.get(&format!("{FIXED}?userId=r{i}")).await.status);
+    }
+    assert!(
+        statuses.iter().all(|s| (200..300).contains(s)),
+        "{statuses:?}"
+    );
+    let elapsed = started.elapsed();
+    // The breaker opens after 3 failed calls (each up to 3 attempts of 300 ms): a handful of
+    // timeouts, not one per request (120 requests would take over 36 s).
+    assert!(elapsed < Duration::from_secs(8), "{elapsed:?}");
 }

@@ -153,3 +153,26 @@ async fn data_survives_a_restart() {
     assert_eq!(after.data(), &before);
     assert_eq!(after.data()[0]["id"], id);
 }
+
+#[tokio::test]
+async fn metrics_are_exposed_in_prometheus_text() {
+    let app = TestApp::sqlite().await;
+    create_fixed(&app, "u", "Rent", 0).await;
+    app.get(&format!("{FIXED}?userId=u")).await;
+    app.get(&format!("{FIXED}?userId=u")).await;
+    let response = reqwest::get(format!("{}/metrics", app.base)).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    let text = response.text().await.unwrap();
+    for name in [
+        "cache_lookups_total{layer=\"local\",result=\"hit\"}",
+        "cache_loads_total",
+        "db_queries_total{op=\"list_fixed_costs\"}",
+        "http_request_duration_seconds_bucket{method=\"GET\",route=\"/api/expenses/fixed-costs\",status=\"200\"",
+    ] {
+        assert!(text.contains(name), "{name} missing from:\n{text}");
+    }
+}

@@ -15,6 +15,8 @@ mod fixed_costs;
 mod http_surface;
 mod ownership;
 #[cfg(feature = "postgres-tests")]
+mod peers;
+#[cfg(feature = "postgres-tests")]
 mod production_schema;
 mod validation;
 mod webhooks;
