@@ -18,6 +18,11 @@ enum Command {
     Serve,
     /// Apply pending database migrations, then exit.
     Migrate,
+    /// Ask the running service at BIND_ADDR whether it is ready (exit 0) or not (exit 1); for
+    /// container health checks.
+    Healthcheck,
+    /// Print the configuration the environment gives, secrets redacted, then exit.
+    Config,
 }
 
 fn environment_help() -> String {
@@ -41,5 +46,30 @@ pub async fn run() -> anyhow::Result<()> {
             tracing::info!(database = ?db.kind(), "migrations applied");
             Ok(())
         }
+        Command::Healthcheck => healthcheck(&config).await,
+        Command::Config => {
+            println!("{config:#?}");
+            Ok(())
+        }
     }
+}
+
+/// `GET /ready` of the local service; an error unless it answers 200.
+async fn healthcheck(config: &Config) -> anyhow::Result<()> {
+    let mut addr = config.bind_addr;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let response = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(3))
+        .build()?
+        .get(format!("http://{addr}/ready"))
+        .send()
+        .await?;
+    anyhow::ensure!(
+        response.status().is_success(),
+        "not ready: {}",
+        response.text().await.unwrap_or_default()
+    );
+    Ok(())
 }

@@ -80,7 +80,8 @@ pub struct Config {
     pub log_format: LogFormat,
 }
 
-/// Every variable the service reads, with its default, for `.env.example` and `api --help`.
+/// Every variable the service reads, with its default and meaning: `api --help` prints it, and
+/// a test keeps `.env.example` listing exactly these.
 pub const VARIABLES: &[(&str, &str, &str)] = &[
     (
         "DATABASE_URL",
@@ -99,19 +100,14 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
         "address and port to listen on",
     ),
     (
+        "METRICS_ADDR",
+        "",
+        "serve /metrics on this address instead of BIND_ADDR",
+    ),
+    (
         "CORS_ALLOWED_ORIGINS",
         DEFAULT_CORS_ORIGINS,
         "comma-separated origins of the web app, or *",
-    ),
-    (
-        "CACHE_TTL_SECONDS",
-        "1200",
-        "TTL of cached values; at least 60",
-    ),
-    (
-        "MEMORY_CACHE_MAX_BYTES",
-        "33554432",
-        "size bound of the in-process cache",
     ),
     (
         "BODY_LIMIT_BYTES",
@@ -124,9 +120,91 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
         "a request still running after this answers 503",
     ),
     (
+        "CACHE_TTL_SECONDS",
+        "1200",
+        "TTL of cached values; at least 60",
+    ),
+    (
+        "MEMORY_CACHE_MAX_BYTES",
+        "33554432",
+        "size bound of the in-process cache",
+    ),
+    (
+        "LOCAL_CACHE_TTL_SECONDS",
+        "60",
+        "TTL of in-process values in front of Cloudflare KV",
+    ),
+    (
+        "CACHE_BACKEND",
+        "memory",
+        "memory, or cloudflare (the default when a CLOUDFLARE_* variable is set)",
+    ),
+    (
+        "CLOUDFLARE_ACCOUNT_ID",
+        "",
+        "Cloudflare account of the KV namespace",
+    ),
+    ("CLOUDFLARE_KV_NAMESPACE", "", "id of the KV namespace"),
+    (
+        "CLOUDFLARE_KV_API_TOKEN",
+        "",
+        "API token with KV access (never logged)",
+    ),
+    (
+        "CLOUDFLARE_API_BASE_URL",
+        formula_cache::DEFAULT_API_BASE,
+        "Cloudflare API base (point at kv-emulator locally)",
+    ),
+    (
+        "KV_BUDGET_PER_5_MIN",
+        "900",
+        "most KV calls in any five minutes (Cloudflare allows 1200 per account)",
+    ),
+    ("KV_TIMEOUT_MS", "2000", "timeout of one KV call"),
+    (
         "AUTH_MODE",
-        "none",
-        "none: trust the request's userId (loopback only)",
+        "none, or clerk when a Clerk key is set",
+        "clerk: require Clerk session tokens; none: trust the request's userId (loopback only)",
+    ),
+    (
+        "ALLOW_UNAUTHENTICATED",
+        "false",
+        "let AUTH_MODE=none listen on a non-loopback address",
+    ),
+    (
+        "CLERK_JWT_KEY",
+        "",
+        "PEM of the Clerk instance's RSA public key (networkless verification)",
+    ),
+    (
+        "CLERK_JWKS_URL",
+        "",
+        "https://<frontend-api>/.well-known/jwks.json, instead of CLERK_JWT_KEY",
+    ),
+    (
+        "CLERK_JWKS_REFETCH_FLOOR_SECONDS",
+        "10",
+        "least time between two JWKS fetches",
+    ),
+    (
+        "CLERK_AUTHORIZED_PARTIES",
+        "",
+        "comma-separated origins accepted as azp (recommended)",
+    ),
+    (
+        "CLERK_ISSUER",
+        "",
+        "required iss of session tokens, when set",
+    ),
+    (
+        "CLERK_WEBHOOK_SIGNING_SECRET",
+        "",
+        "Svix signing secret (whsec_…) of the Clerk webhook; also read as CLERK_WEBHOOK_SECRET",
+    ),
+    (
+        "CRON_SECRET",
+        "",
+        "when set, /cron/keep-alive requires Authorization: Bearer <CRON_SECRET>",
     ),
     ("LOG_FORMAT", "text", "text or json"),
     ("RUST_LOG", "info", "log filter (tracing-subscriber syntax)"),
@@ -513,14 +591,21 @@ mod tests {
     }
 
     #[test]
-    fn env_example_documents_every_variable() {
+    fn env_example_documents_exactly_the_variables() {
         let example = include_str!("../../../.env.example");
-        for (name, _, _) in VARIABLES {
+        let documented: Vec<&str> = example
+            .lines()
+            .filter(|line| !line.starts_with('#'))
+            .filter_map(|line| line.split_once('=').map(|(name, _)| name))
+            .collect();
+        let known: Vec<&str> = VARIABLES.iter().map(|(name, _, _)| *name).collect();
+        for name in &known {
+            assert!(documented.contains(name), ".env.example lacks {name}");
+        }
+        for name in &documented {
             assert!(
-                example
-                    .lines()
-                    .any(|line| line.starts_with(&format!("{name}="))),
-                ".env.example lacks {name}"
+                known.contains(name),
+                "{name} is in .env.example but not VARIABLES"
             );
         }
     }

@@ -1,6 +1,40 @@
-//! Liveness.
+//! Liveness and readiness, outside authentication.
+
+use std::time::Instant;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::json;
+
+use crate::reply;
+use crate::state::AppState;
 
 /// `GET /health`: 200 `OK` while the process runs.
 pub async fn alive() -> &'static str {
     "OK"
+}
+
+/// `GET /ready`: whether the database and the cache answer, each reported. 503 only when the
+/// database does not: without the cache the service still serves every request (more slowly).
+pub async fn ready(State(app): State<AppState>) -> Response {
+    let started = Instant::now();
+    let database = match app.db.ping().await {
+        Ok(()) => json!({"ok": true, "kind": format!("{:?}", app.db.kind()).to_lowercase(),
+                         "latencyMs": started.elapsed().as_secs_f64() * 1000.0}),
+        Err(error) => json!({"ok": false, "error": error.to_string()}),
+    };
+    let probe = app.cache.probe().await;
+    let cache = json!({
+        "backend": app.cache.backend_name(),
+        "ok": probe.is_ok(),
+        "error": probe.err().map(|e| e.to_string()),
+        "pendingInvalidations": app.cache.pending_invalidations(),
+    });
+    let status = if database["ok"] == true {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    reply::success(status, &json!({"database": database, "cache": cache}))
 }

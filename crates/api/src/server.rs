@@ -1,6 +1,7 @@
 //! The router and its middleware, and serving it on a listener.
 
 use std::future::Future;
+use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{header, HeaderName, Method, StatusCode};
@@ -48,7 +49,8 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/expenses", expenses::router())
         .merge(webhooks::router())
         .merge(cron::router())
-        .route("/health", get(health::alive));
+        .route("/health", get(health::alive))
+        .route("/ready", get(health::ready));
     if state.config.metrics_addr.is_none() {
         router = router.route("/metrics", get(crate::metrics::render));
     }
@@ -66,15 +68,54 @@ pub fn metrics_router() -> Router {
     Router::new().route("/metrics", get(crate::metrics::render))
 }
 
-/// Serves until `shutdown` resolves, then lets requests in flight finish.
+/// How long requests in flight may take to finish once shutdown begins.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// How long shutdown keeps trying to apply queued cache invalidations.
+const FLUSH_GRACE: Duration = Duration::from_secs(5);
+
+/// Serves until `shutdown` resolves; then stops accepting, lets requests in flight finish (for
+/// at most `SHUTDOWN_GRACE`), and applies queued cache invalidations before returning.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(listener, router(state.clone())).with_graceful_shutdown(async move {
+        shutdown.await;
+        let _ = stopping.send(());
+    });
+    let grace = async {
+        if stopped.await.is_ok() {
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        served = server => served?,
+        _ = grace => tracing::warn!("requests still running after the grace period; closing"),
+    }
+    flush_invalidations(&state).await;
+    Ok(())
+}
+
+/// Applies what is left in the invalidation queue, for at most `FLUSH_GRACE`.
+async fn flush_invalidations(state: &AppState) {
+    let deadline = tokio::time::Instant::now() + FLUSH_GRACE;
+    while state.cache.pending_invalidations() > 0 {
+        if state.cache.flush_invalidations().await {
+            break;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            tracing::error!(
+                pending = state.cache.pending_invalidations(),
+                "shutting down with cache invalidations not applied; their keys expire with the TTL"
+            );
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// One span per request, named by its route template (never the raw URI: it holds user ids).

@@ -115,7 +115,12 @@ struct Inner {
     wake: Arc<Notify>,
     flights: Mutex<HashMap<(String, u64), watch::Receiver<Flight>>>,
     peers: OnceLock<Arc<dyn Peers>>,
+    /// The last remote probe and when it ran: readiness checks share one call per interval.
+    last_probe: Mutex<Option<(std::time::Instant, Result<(), CacheError>)>>,
 }
+
+/// Readiness probes of the remote layer cost one KV call at most this often.
+const PROBE_INTERVAL: Duration = Duration::from_secs(30);
 
 impl Cache {
     /// The cache over an optional remote layer; starts the invalidation retrier (needs Tokio).
@@ -135,6 +140,7 @@ impl Cache {
             wake: Arc::new(Notify::new()),
             flights: Mutex::new(HashMap::new()),
             peers: OnceLock::new(),
+            last_probe: Mutex::new(None),
         });
         tokio::spawn(retry_invalidations(
             Arc::downgrade(&inner),
@@ -326,6 +332,23 @@ impl Cache {
             Some(remote) => remote.get(key).await,
             None => Ok(None),
         }
+    }
+
+    /// Whether the remote layer answers (memory always does). Probes with one read of the
+    /// heartbeat key at most every 30 s; between probes, the last answer.
+    pub async fn probe(&self) -> Result<(), CacheError> {
+        let Some(remote) = &self.inner.remote else {
+            return Ok(());
+        };
+        if let Some((at, result)) = &*self.inner.last_probe.lock().expect("probe lock") {
+            if at.elapsed() < PROBE_INTERVAL {
+                return result.clone();
+            }
+        }
+        let result = remote.get(crate::keys::KEEP_ALIVE).await.map(|_| ());
+        *self.inner.last_probe.lock().expect("probe lock") =
+            Some((std::time::Instant::now(), result.clone()));
+        result
     }
 
     /// How many invalidations are waiting to be retried.

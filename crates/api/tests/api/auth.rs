@@ -61,6 +61,11 @@ impl TestKey {
     }
 }
 
+/// The PEM of `KEY_A`'s public key, as `CLERK_JWT_KEY` takes it.
+pub fn public_pem_of_key_a() -> String {
+    KEY_A.public_pem.clone()
+}
+
 pub static KEY_A: LazyLock<TestKey> = LazyLock::new(|| TestKey::generate("key-a"));
 static KEY_B: LazyLock<TestKey> = LazyLock::new(|| TestKey::generate("key-b"));
 

@@ -16,6 +16,7 @@ mod http_surface;
 mod ownership;
 #[cfg(feature = "postgres-tests")]
 mod peers;
+mod process;
 #[cfg(feature = "postgres-tests")]
 mod production_schema;
 mod validation;

@@ -1,0 +1,236 @@
+//! The `api` binary as operators run it: signals, exit codes and what it logs.
+
+use std::io::Read;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use kv_emulator::{Faults, Options};
+
+use crate::auth::KEY_A;
+use crate::webhooks::{clerk_user, event, SECRET};
+
+struct Process {
+    child: Child,
+    base: String,
+    log: Arc<Mutex<String>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Process {
+    async fn start(env: &[(&str, &str)]) -> Process {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_api"))
+            .current_dir(dir.path())
+            .env_clear()
+            .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+            .env(
+                "DATABASE_URL",
+                format!("sqlite://{}/p.db", dir.path().display()),
+            )
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let mut stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            let mut buffer = [0u8; 4096];
+            while let Ok(n) = stderr.read(&mut buffer) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buffer[..n]));
+            }
+        });
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while reqwest::get(format!("{base}/health")).await.is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "api did not start: {}",
+                log.lock().unwrap()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Process {
+            child,
+            base,
+            log,
+            _dir: dir,
+        }
+    }
+
+    fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit; its exit code.
+    async fn exit_code(&mut self) -> Option<i32> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            assert!(Instant::now() < deadline, "api did not exit");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_under_load_lets_every_request_in_flight_finish_and_exits_0() {
+    // Every cold read waits 300 ms on KV: plenty are in flight when the signal lands.
+    let emulator = kv_emulator::spawn(Options {
+        faults: Faults {
+            latency_ms: 300,
+            ..Faults::default()
+        },
+        ..Options::default()
+    })
+    .await
+    .unwrap();
+    let api_base = emulator.api_base();
+    let mut process = Process::start(&[
+        ("CLOUDFLARE_ACCOUNT_ID", "acc"),
+        ("CLOUDFLARE_KV_NAMESPACE", "ns"),
+        ("CLOUDFLARE_KV_API_TOKEN", "emulator-token"),
+        ("CLOUDFLARE_API_BASE_URL", api_base.as_str()),
+    ])
+    .await;
+    let client = reqwest::Client::new();
+    let base = process.base.clone();
+    let load = tokio::spawn(async move {
+        futures::stream::iter(0..60)
+            .map(|i| {
+                let (client, base) = (client.clone(), base.clone());
+                async move {
+                    client
+                        .get(format!("{base}/api/expenses/fixed-costs?userId=load_{i}"))
+                        .send()
+                        .await
+                        .map(|r| r.status().as_u16())
+                }
+            })
+            .buffer_unordered(60)
+            .collect::<Vec<_>>()
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    process.terminate();
+    let answers = load.await.unwrap();
+    assert_eq!(process.exit_code().await, Some(0), "{}", process.log());
+    let finished = answers.iter().filter(|a| matches!(a, Ok(200))).count();
+    assert_eq!(
+        finished, 60,
+        "every request in flight finished: {answers:?}"
+    );
+    assert!(process.log().contains("shutdown signal received"));
+}
+
+#[tokio::test]
+async fn logs_carry_request_ids_and_never_secrets() {
+    let cron_secret = "cron-secret-4f1d";
+    let mut process = Process::start(&[
+        ("LOG_FORMAT", "json"),
+        ("RUST_LOG", "debug"),
+        ("CLERK_JWT_KEY", KEY_A_PEM.as_str()),
+        ("CLERK_WEBHOOK_SIGNING_SECRET", SECRET),
+        ("CRON_SECRET", cron_secret),
+    ])
+    .await;
+    let token = KEY_A.token("user_logged");
+    let client = reqwest::Client::new();
+    let answered = client
+        .get(format!("{}/api/expenses/fixed-costs", process.base))
+        .bearer_auth(&token)
+        .header("x-request-id", "trace-me-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answered.headers()["x-request-id"], "trace-me-123");
+    client
+        .get(format!("{}/api/expenses/billable-costs", process.base))
+        .header("cookie", format!("__session={token}"))
+        .send()
+        .await
+        .unwrap();
+    client
+        .get(format!("{}/api/expenses/billable-costs", process.base))
+        .bearer_auth("forged.token.value")
+        .send()
+        .await
+        .unwrap();
+    client
+        .get(format!("{}/cron/keep-alive", process.base))
+        .bearer_auth(cron_secret)
+        .send()
+        .await
+        .unwrap();
+    let body = event(
+        "user.created",
+        clerk_user("user_logged", Some("Privatefirstname"), None, 1),
+        1,
+    );
+    client
+        .post(format!("{}/webhooks/clerk", process.base))
+        .header("svix-id", "msg_log")
+        .header("svix-timestamp", "1")
+        .header("svix-signature", "v1,bm90IGEgc2lnbmF0dXJl")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    process.terminate();
+    assert_eq!(process.exit_code().await, Some(0));
+
+    let log = process.log();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
+        .collect();
+    assert!(lines.len() > 5, "{log}");
+    assert!(
+        log.contains("trace-me-123"),
+        "the request id reaches the log"
+    );
+    for secret in [
+        token.as_str(),
+        &token[..40],
+        "forged.token.value",
+        cron_secret,
+        SECRET,
+        "Privatefirstname",
+        "user_logged@example.org",
+    ] {
+        assert!(!log.contains(secret), "{secret} reached the log");
+    }
+}
+
+static KEY_A_PEM: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| crate::auth::public_pem_of_key_a());
