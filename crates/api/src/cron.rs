@@ -6,22 +6,23 @@ use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::routing::get;
-use axum::Router;
 use bytes::Bytes;
 use formula_cache::keys;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::{ApiError, ApiResult};
+use crate::openapi::OperationErrors;
 use crate::reply;
 use crate::state::AppState;
 
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(60);
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/cron/keep-alive", get(keep_alive).post(keep_alive))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(keep_alive))
 }
 
 /// When this process last wrote the heartbeat.
@@ -44,6 +45,13 @@ impl Heartbeat {
     }
 }
 
+/// Writes the `keep-alive` heartbeat (at most once a minute) and runs `SELECT 1`. With
+/// `CRON_SECRET` set, requires `Authorization: Bearer <CRON_SECRET>`.
+#[utoipa::path(method(get, post), path = "/cron/keep-alive", tag = "operations",
+    responses(
+        (status = 200, description = "What it did: `database` and `heartbeat`, each with whether it succeeded", body = Object),
+        OperationErrors),
+    security((), ("cron" = [])))]
 async fn keep_alive(State(app): State<AppState>, headers: HeaderMap) -> ApiResult {
     authorize(app.config.cron_secret.as_ref(), &headers)?;
     let database = ping_database(&app).await;

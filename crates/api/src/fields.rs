@@ -1,10 +1,15 @@
 //! Request fields that can only be built valid. Each one's `Deserialize` checks the contract's
 //! rule and fails with a sentence naming the problem; `extract` prefixes the field's path.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, Type};
+use utoipa::openapi::{RefOr, Schema};
+use utoipa::{PartialSchema, ToSchema};
 
 /// A Clerk user id: non-empty, at most 128 bytes, no control characters (it becomes part of
 /// cache keys, which Cloudflare caps at 512 bytes).
@@ -56,6 +61,9 @@ impl<'de> Deserialize<'de> for Text {
         let text = string(d)?;
         if text.trim().is_empty() {
             Err(D::Error::custom("must not be empty"))
+        } else if text.contains('\0') {
+            // Postgres text cannot hold NUL.
+            Err(D::Error::custom("must not contain NUL characters"))
         } else if text.chars().count() > Self::MAX_CHARS {
             Err(D::Error::custom(format!(
                 "must be at most {} characters",
@@ -181,6 +189,122 @@ impl<'de> Deserialize<'de> for PurchaseDate {
     }
 }
 
+// The OpenAPI schema of each field type: the same rules, for clients and schema-driven tests.
+
+fn string_schema(min: usize, max: usize, description: &str) -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(min))
+        .max_length(Some(max))
+        .description(Some(description))
+        .into()
+}
+
+fn number_schema(
+    kind: Type,
+    minimum: f64,
+    maximum: Option<f64>,
+    description: &str,
+) -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(kind)
+        .minimum(Some(minimum))
+        .maximum(maximum)
+        .description(Some(description))
+        .into()
+}
+
+impl PartialSchema for UserId {
+    fn schema() -> RefOr<Schema> {
+        string_schema(
+            1,
+            128,
+            "Clerk user id (at most 128 bytes, no control characters)",
+        )
+    }
+}
+impl ToSchema for UserId {}
+
+impl PartialSchema for Text {
+    fn schema() -> RefOr<Schema> {
+        string_schema(
+            1,
+            Text::MAX_CHARS,
+            "non-blank text of at most 255 characters",
+        )
+    }
+}
+impl ToSchema for Text {}
+
+impl<const MAX: u32> PartialSchema for Bounded<MAX> {
+    fn schema() -> RefOr<Schema> {
+        let maximum = (MAX != u32::MAX).then_some(f64::from(MAX));
+        number_schema(Type::Number, 0.0, maximum, "a finite number")
+    }
+}
+impl<const MAX: u32> ToSchema for Bounded<MAX> {
+    fn name() -> Cow<'static, str> {
+        match MAX {
+            u32::MAX => "NonNegative".into(),
+            max => format!("AtMost{max}").into(),
+        }
+    }
+}
+
+impl PartialSchema for Positive {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::Number)
+            .exclusive_minimum(Some(0.0))
+            .description(Some("a finite number > 0"))
+            .into()
+    }
+}
+impl ToSchema for Positive {}
+
+impl PartialSchema for Rank {
+    fn schema() -> RefOr<Schema> {
+        number_schema(
+            Type::Integer,
+            0.0,
+            Some(f64::from(i32::MAX)),
+            "an integer ≥ 0",
+        )
+    }
+}
+impl ToSchema for Rank {}
+
+impl PartialSchema for Id {
+    fn schema() -> RefOr<Schema> {
+        number_schema(Type::Integer, 1.0, Some(f64::from(i32::MAX)), "a row id")
+    }
+}
+impl ToSchema for Id {}
+
+impl PartialSchema for PurchaseDate {
+    fn schema() -> RefOr<Schema> {
+        OneOfBuilder::new()
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::Date))),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime))),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .description(Some("milliseconds since the epoch")),
+            )
+            .description(Some(PurchaseDate::EXPECTED))
+            .into()
+    }
+}
+impl ToSchema for PurchaseDate {}
+
 /// For fields where `null` means something (clear the value) and absence means "unchanged":
 /// use with `#[serde(default, deserialize_with = "present")]` on an `Option<Option<T>>`.
 pub fn present<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>
@@ -258,6 +382,7 @@ mod tests {
         assert!(parse::<Text>(json!("  ")).is_err());
         assert!(parse::<Text>(json!("é".repeat(255))).is_ok());
         assert!(parse::<Text>(json!("é".repeat(256))).is_err());
+        assert!(parse::<Text>(json!("a\u{0}b")).is_err());
     }
 
     #[test]

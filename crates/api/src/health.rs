@@ -7,16 +7,33 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::json;
 
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::openapi::Failure;
 use crate::reply;
 use crate::state::AppState;
 
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(alive))
+        .routes(routes!(ready))
+}
+
 /// `GET /health`: 200 `OK` while the process runs.
+#[utoipa::path(get, path = "/health", tag = "operations",
+    responses((status = 200, description = "Alive", body = String, content_type = "text/plain")))]
 pub async fn alive() -> &'static str {
     "OK"
 }
 
 /// `GET /ready`: whether the database and the cache answer, each reported. 503 only when the
 /// database does not: without the cache the service still serves every request (more slowly).
+#[utoipa::path(get, path = "/ready", tag = "operations",
+    responses(
+        (status = 200, description = "The database answers; the cache's state is reported", body = Object),
+        (status = 503, description = "The database does not answer", body = Object),
+        (status = 500, description = "Server fault", body = Failure)))]
 pub async fn ready(State(app): State<AppState>) -> Response {
     let started = Instant::now();
     let database = match app.db.ping().await {

@@ -11,6 +11,7 @@ pub mod extract;
 pub mod fields;
 mod health;
 pub mod metrics;
+pub mod openapi;
 mod peers;
 pub mod reply;
 pub mod server;

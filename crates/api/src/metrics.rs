@@ -5,11 +5,12 @@
 //! `kv_calls_total{op,outcome}`, `kv_requests_sent_total` (the Cloudflare client),
 //! `db_queries_total{op}` (formula-db).
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{LazyLock, OnceLock, RwLock};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
-use axum::http::header;
+use axum::http::{header, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -46,18 +47,58 @@ pub async fn render() -> Response {
         .into_response()
 }
 
-/// Records every request's latency by method, route template and status.
+/// Records every request's latency by method, route template and status, allocating nothing on
+/// the way (route templates are few: each is interned once).
 pub async fn record_latency(request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().as_str().to_owned();
+    let method = method_label(request.method());
     let route = request
         .extensions()
         .get::<MatchedPath>()
-        .map(|path| path.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".into());
+        .map_or("unmatched", |path| intern(path.as_str()));
     let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
+    let status = status_label(response.status());
     metrics::histogram!(LATENCY, "method" => method, "route" => route, "status" => status)
         .record(started.elapsed().as_secs_f64());
     response
+}
+
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::HEAD => "HEAD",
+        _ => "other",
+    }
+}
+
+fn status_label(status: StatusCode) -> &'static str {
+    const CODES: [&str; 15] = [
+        "200", "201", "204", "400", "401", "403", "404", "405", "408", "413", "415", "429", "500",
+        "503", "other",
+    ];
+    let index = [
+        200, 201, 204, 400, 401, 403, 404, 405, 408, 413, 415, 429, 500, 503,
+    ]
+    .iter()
+    .position(|code| *code == status.as_u16())
+    .unwrap_or(CODES.len() - 1);
+    CODES[index]
+}
+
+/// The `'static` copy of a route template, made once per template.
+fn intern(route: &str) -> &'static str {
+    static ROUTES: LazyLock<RwLock<HashMap<Box<str>, &'static str>>> =
+        LazyLock::new(Default::default);
+    if let Some(interned) = ROUTES.read().expect("routes lock").get(route) {
+        return interned;
+    }
+    let mut routes = ROUTES.write().expect("routes lock");
+    routes
+        .entry(route.into())
+        .or_insert_with(|| Box::leak(route.to_owned().into_boxed_str()))
 }

@@ -18,8 +18,13 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_swagger_ui::SwaggerUi;
+
 use crate::config::CorsOrigins;
 use crate::error::ApiError;
+use crate::openapi::ApiDoc;
 use crate::reply::{self, InternalErrorMarker};
 use crate::state::AppState;
 use crate::{cron, expenses, health, webhooks};
@@ -45,12 +50,8 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(DefaultBodyLimit::max(state.config.body_limit_bytes));
     crate::metrics::handle();
-    let mut router = Router::new()
-        .nest("/api/expenses", expenses::router())
-        .merge(webhooks::router())
-        .merge(cron::router())
-        .route("/health", get(health::alive))
-        .route("/ready", get(health::ready));
+    let (mut router, openapi) = api_router().split_for_parts();
+    router = router.merge(SwaggerUi::new("/docs").url("/openapi.json", openapi));
     if state.config.metrics_addr.is_none() {
         router = router.route("/metrics", get(crate::metrics::render));
     }
@@ -60,6 +61,20 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(crate::metrics::record_latency))
         .layer(middleware)
         .with_state(state)
+}
+
+/// The documented routes: each one's `#[utoipa::path]` goes into the OpenAPI document.
+pub fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest("/api/expenses", expenses::router())
+        .merge(webhooks::router())
+        .merge(cron::router())
+        .merge(health::router())
+}
+
+/// The OpenAPI document the service serves at `/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_router().into_openapi()
 }
 
 /// `/metrics` alone, for `METRICS_ADDR`.
@@ -164,15 +179,14 @@ async fn method_not_allowed() -> ApiError {
 /// Keeps every error in the envelope: stamps the request id into opaque 500s, and wraps the
 /// plain-text errors that layers and axum's own rejections produce.
 async fn envelope_errors(request: Request, next: Next) -> Response {
-    let request_id = request
-        .headers()
-        .get(REQUEST_ID)
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or("unknown")
-        .to_owned();
+    let request_id = request.headers().get(REQUEST_ID).cloned();
     let response = next.run(request).await;
     let status = response.status();
     if response.extensions().get::<InternalErrorMarker>().is_some() {
+        let request_id = request_id
+            .as_ref()
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or("unknown");
         let message = format!("internal server error (request id {request_id})");
         return reply::error(StatusCode::INTERNAL_SERVER_ERROR, &message);
     }

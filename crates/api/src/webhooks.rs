@@ -7,24 +7,37 @@
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use axum::routing::post;
-use axum::Router;
 use bytes::Bytes;
 use formula_cache::{keys, Cache};
 use formula_db::models::{EventOutcome, UserChange, UserEvent, UserProfile};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use svix::webhooks::{Webhook, WebhookError};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::{ApiError, ApiResult};
 use crate::fields::UserId;
+use crate::openapi::OperationErrors;
 use crate::reply;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/webhooks/clerk", post(receive))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(receive))
 }
 
+/// A Clerk event delivered by Svix (`user.created`, `user.updated`, `user.deleted`; others are
+/// acknowledged and ignored). 2xx only once applied or deliberately ignored; 5xx so Svix retries.
+#[utoipa::path(post, path = "/webhooks/clerk", tag = "webhooks",
+    params(
+        ("svix-id" = String, Header, description = "Message id, the same on every redelivery"),
+        ("svix-timestamp" = String, Header, description = "Unix seconds"),
+        ("svix-signature" = String, Header, description = "v1,<base64> entries"),
+    ),
+    request_body(content = Object, description = "Clerk's event envelope, signed over its raw bytes"),
+    responses(
+        (status = 200, description = "Applied, a duplicate, superseded by a newer event, or ignored", body = Object),
+        OperationErrors))]
 async fn receive(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult {
     let verifier = app
         .webhook

@@ -2,37 +2,44 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::Router;
+
 use formula_cache::keys;
-use formula_db::models::BillableCostPatch;
+use formula_db::models::{BillableCost, BillableCostPatch};
 use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::UserQuery;
 use crate::auth::Caller;
 use crate::error::ApiResult;
 use crate::extract::{JsonBody, QueryParams, Validate};
 use crate::fields::{present, Bounded, NonNegative, UserId};
+use crate::openapi::{ExpenseErrors, Success};
 use crate::reply;
 use crate::state::AppState;
 
 /// Day counts: at most a (leap) year.
 type DayCount = Bounded<366>;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/billable-costs", get(fetch).post(create).patch(update))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(fetch, create, update))
 }
 
-#[derive(Debug, Deserialize)]
+/// Creates the user's billable cost with the defaults.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = BillableCostCreate)]
 struct CreateBody {
     user_id: Option<UserId>,
 }
 
 impl Validate for CreateBody {}
 
-#[derive(Debug, Deserialize)]
+/// The fields a PATCH may change.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = BillableCostChanges)]
 struct Changes {
     user_id: Option<UserId>,
     work_days: Option<Bounded<7>>,
@@ -44,7 +51,9 @@ struct Changes {
     taxes: Option<NonNegative>,
     fees: Option<NonNegative>,
     margin: Option<NonNegative>,
+    /// `null` clears it; absent leaves it.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<f64>, nullable, minimum = 0)]
     billable_hours: Option<Option<NonNegative>>,
 }
 
@@ -67,6 +76,10 @@ impl From<&Changes> for BillableCostPatch {
     }
 }
 
+/// Route 6: the user's billable cost, or `null` when there is none.
+#[utoipa::path(get, path = "/billable-costs", tag = "billable costs", params(UserQuery),
+    responses((status = 200, description = "The row, or null", body = Success<Option<BillableCost>>), ExpenseErrors),
+    security((), ("clerk" = [])))]
 async fn fetch(
     State(app): State<AppState>,
     caller: Caller,
@@ -80,8 +93,14 @@ async fn fetch(
     Ok(reply::cached(json, lookup))
 }
 
-/// 201 with the defaults, or 200 with the row the user already has; either way the cache then
-/// holds the row.
+/// Route 7: 201 with the defaults, or 200 with the row the user already has; either way the
+/// cache then holds the row.
+#[utoipa::path(post, path = "/billable-costs", tag = "billable costs", request_body = CreateBody,
+    responses(
+        (status = 201, description = "Created with the defaults", body = Success<BillableCost>),
+        (status = 200, description = "The user already had one", body = Success<BillableCost>),
+        ExpenseErrors),
+    security((), ("clerk" = [])))]
 async fn create(
     State(app): State<AppState>,
     caller: Caller,
@@ -100,6 +119,10 @@ async fn create(
     Ok(reply::success(status, &row))
 }
 
+/// Route 8: changes the given fields; 404 when the user has no row.
+#[utoipa::path(patch, path = "/billable-costs", tag = "billable costs", request_body = Changes,
+    responses((status = 200, description = "The updated row", body = Success<BillableCost>), ExpenseErrors),
+    security((), ("clerk" = [])))]
 async fn update(
     State(app): State<AppState>,
     caller: Caller,

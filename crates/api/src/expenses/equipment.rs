@@ -2,31 +2,33 @@
 //! DELETE exist.
 
 use axum::extract::{Path, State};
-use axum::routing::{delete, get};
-use axum::Router;
+
 use formula_cache::keys;
-use formula_db::models::{EquipmentPatch, NewEquipment};
+use formula_db::models::{Equipment, EquipmentPatch, NewEquipment};
 use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::{parse_owned_id, BatchBody, UserQuery};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, QueryParams, Validate};
 use crate::fields::{Id, NonNegative, Positive, PurchaseDate, Rank, Text, UserId};
+use crate::openapi::{Deleted, ExpenseErrors, Success};
 use crate::reply;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/equipment-costs",
-            get(list).post(create).patch(update_one).put(update_many),
-        )
-        .route("/equipment-costs/{user_id}/{id}", delete(remove))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create, update_one, update_many))
+        .routes(routes!(remove))
 }
 
-#[derive(Debug, Deserialize)]
+/// A new equipment expense.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = EquipmentCreate)]
 struct CreateBody {
     user_id: Option<UserId>,
     name: Text,
@@ -55,8 +57,9 @@ impl From<&CreateBody> for NewEquipment {
 }
 
 /// The fields a PATCH (with its `id`) or one batch item's `data` may change.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = EquipmentChanges)]
 struct Changes {
     user_id: Option<UserId>,
     id: Option<Id>,
@@ -85,6 +88,10 @@ impl From<Changes> for EquipmentPatch {
     }
 }
 
+/// Route 9: the user's equipment, ordered by rank, then id.
+#[utoipa::path(get, path = "/equipment-costs", tag = "equipment", params(UserQuery),
+    responses((status = 200, description = "The list (`[]` when none)", body = Success<Vec<Equipment>>), ExpenseErrors),
+    security((), ("clerk" = [])))]
 async fn list(
     State(app): State<AppState>,
     caller: Caller,
@@ -98,6 +105,10 @@ async fn list(
     Ok(reply::cached(json, lookup))
 }
 
+/// Route 10: creates an equipment expense (and the user's row, if missing).
+#[utoipa::path(post, path = "/equipment-costs", tag = "equipment", request_body = CreateBody,
+    responses((status = 201, description = "The new equipment", body = Success<Equipment>), ExpenseErrors),
+    security((), ("clerk" = [])))]
 async fn create(
     State(app): State<AppState>,
     caller: Caller,
@@ -111,6 +122,10 @@ async fn create(
     Ok(reply::created(&row))
 }
 
+/// Route 11: changes the given fields of the row named by `id` (required).
+#[utoipa::path(patch, path = "/equipment-costs", tag = "equipment", request_body = Changes,
+    responses((status = 200, description = "The updated equipment", body = Success<Equipment>), ExpenseErrors),
+    security((), ("clerk" = [])))]
 async fn update_one(
     State(app): State<AppState>,
     caller: Caller,
@@ -127,6 +142,10 @@ async fn update_one(
     Ok(reply::ok(&rows.pop()))
 }
 
+/// Route 12: changes several equipment rows, all or nothing.
+#[utoipa::path(put, path = "/equipment-costs", tag = "equipment", request_body = BatchBody<Changes>,
+    responses((status = 200, description = "The updated rows, in request order", body = Success<Vec<Equipment>>), ExpenseErrors),
+    security((), ("clerk" = [])))]
 async fn update_many(
     State(app): State<AppState>,
     caller: Caller,
@@ -141,6 +160,11 @@ async fn update_many(
     Ok(reply::ok(&rows))
 }
 
+/// Route 13: deletes one equipment row.
+#[utoipa::path(delete, path = "/equipment-costs/{user_id}/{id}", tag = "equipment",
+    params(("user_id" = String, Path, description = "The owner's user id"), ("id" = i32, Path, description = "Row id")),
+    responses((status = 200, description = "Deleted: `data` is null", body = Deleted), ExpenseErrors),
+    security((), ("clerk" = [])))]
 async fn remove(
     State(app): State<AppState>,
     caller: Caller,

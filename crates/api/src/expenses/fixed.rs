@@ -1,29 +1,33 @@
 //! Routes 1–5: fixed costs.
 
 use axum::extract::{Path, State};
-use axum::routing::{delete, get, patch};
-use axum::Router;
 use formula_cache::keys;
-use formula_db::models::{FixedCostPatch, NewFixedCost, Period};
+use formula_db::models::{FixedCost, FixedCostPatch, NewFixedCost, Period};
 use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::{parse_owned_id, path_id, BatchBody, UserQuery};
 use crate::auth::Caller;
 use crate::error::ApiResult;
 use crate::extract::{JsonBody, QueryParams, Validate};
 use crate::fields::{present, NonNegative, Rank, Text, UserId};
+use crate::openapi::{Deleted, ExpenseErrors, Success};
 use crate::reply;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/fixed-costs", get(list).post(create).put(update_many))
-        .route("/fixed-costs/{id}", patch(update_one))
-        .route("/fixed-costs/{user_id}/{id}", delete(remove))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create, update_many))
+        .routes(routes!(update_one))
+        .routes(routes!(remove))
 }
 
-#[derive(Debug, Deserialize)]
+/// A new fixed cost.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = FixedCostCreate)]
 struct CreateBody {
     user_id: Option<UserId>,
     name: Text,
@@ -48,15 +52,18 @@ impl From<&CreateBody> for NewFixedCost {
 }
 
 /// The fields a PATCH (or one batch item's `data`) may change.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = FixedCostChanges)]
 struct Changes {
     user_id: Option<UserId>,
     name: Option<Text>,
     amount: Option<NonNegative>,
     category: Option<Text>,
     rank: Option<Rank>,
+    /// `null` clears the period; absent leaves it.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Period>, nullable)]
     period: Option<Option<Period>>,
 }
 
@@ -74,6 +81,10 @@ impl From<Changes> for FixedCostPatch {
     }
 }
 
+/// Route 1: the user's fixed costs, ordered by rank, then id.
+#[utoipa::path(get, path = "/fixed-costs", tag = "fixed costs", params(UserQuery),
+    responses((status = 200, description = "The list (`[]` when none)", body = Success<Vec<FixedCost>>), ExpenseErrors),
+    security((), ("clerk" = [])))]
 async fn list(
     State(app): State<AppState>,
     caller: Caller,
@@ -87,6 +98,10 @@ async fn list(
     Ok(reply::cached(json, lookup))
 }
 
+/// Route 2: creates a fixed cost (and the user's row, if missing).
+#[utoipa::path(post, path = "/fixed-costs", tag = "fixed costs", request_body = CreateBody,
+    responses((status = 201, description = "The new fixed cost", body = Success<FixedCost>), ExpenseErrors),
+    security((), ("clerk" = [])))]
 async fn create(
     State(app): State<AppState>,
     caller: Caller,
@@ -100,6 +115,12 @@ async fn create(
     Ok(reply::created(&row))
 }
 
+/// Route 3: changes the given fields of one fixed cost.
+#[utoipa::path(patch, path = "/fixed-costs/{id}", tag = "fixed costs",
+    params(("id" = i32, Path, description = "Row id (a positive integer)")),
+    request_body = Changes,
+    responses((status = 200, description = "The updated fixed cost", body = Success<FixedCost>), ExpenseErrors),
+    security((), ("clerk" = [])))]
 async fn update_one(
     State(app): State<AppState>,
     caller: Caller,
@@ -115,6 +136,10 @@ async fn update_one(
     Ok(reply::ok(&rows.pop()))
 }
 
+/// Route 4: changes several fixed costs, all or nothing.
+#[utoipa::path(put, path = "/fixed-costs", tag = "fixed costs", request_body = BatchBody<Changes>,
+    responses((status = 200, description = "The updated fixed costs, in request order", body = Success<Vec<FixedCost>>), ExpenseErrors),
+    security((), ("clerk" = [])))]
 async fn update_many(
     State(app): State<AppState>,
     caller: Caller,
@@ -129,6 +154,11 @@ async fn update_many(
     Ok(reply::ok(&rows))
 }
 
+/// Route 5: deletes one fixed cost.
+#[utoipa::path(delete, path = "/fixed-costs/{user_id}/{id}", tag = "fixed costs",
+    params(("user_id" = String, Path, description = "The owner's user id"), ("id" = i32, Path, description = "Row id")),
+    responses((status = 200, description = "Deleted: `data` is null", body = Deleted), ExpenseErrors),
+    security((), ("clerk" = [])))]
 async fn remove(
     State(app): State<AppState>,
     caller: Caller,

@@ -6,37 +6,42 @@ mod fixed;
 
 use std::collections::HashSet;
 
-use axum::Router;
 use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::ApiError;
 use crate::extract::Validate;
 use crate::fields::{Id, UserId};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .merge(fixed::router())
         .merge(billable::router())
         .merge(equipment::router())
 }
 
 /// `?userId=U` of the list routes.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 struct UserQuery {
+    /// The user; required without a session token, and must be the token's user with one.
+    #[param(value_type = Option<String>, max_length = 128)]
     user_id: Option<UserId>,
 }
 
-/// `{userId, updates: [{id, data}]}` of the batch routes.
-#[derive(Debug, Deserialize)]
+/// `{userId, updates: [{id, data}]}` of the batch routes: 1 to 500 items, no id twice.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct BatchBody<C> {
     user_id: Option<UserId>,
+    #[schema(min_items = 1, max_items = 500)]
     updates: Vec<BatchItem<C>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 struct BatchItem<C> {
     id: Id,
     data: C,

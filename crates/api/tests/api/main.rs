@@ -13,6 +13,7 @@ mod database_down;
 mod equipment_costs;
 mod fixed_costs;
 mod http_surface;
+mod openapi;
 mod ownership;
 #[cfg(feature = "postgres-tests")]
 mod peers;

@@ -233,4 +233,4 @@ async fn logs_carry_request_ids_and_never_secrets() {
 }
 
 static KEY_A_PEM: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| crate::auth::public_pem_of_key_a());
+    std::sync::LazyLock::new(crate::auth::public_pem_of_key_a);
