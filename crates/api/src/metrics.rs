@@ -11,7 +11,6 @@ use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
 use axum::http::{header, Method, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -47,20 +46,31 @@ pub async fn render() -> Response {
         .into_response()
 }
 
-/// Records every request's latency by method, route template and status, allocating nothing on
-/// the way (route templates are few: each is interned once).
-pub async fn record_latency(request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = method_label(request.method());
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", |path| intern(path.as_str()));
-    let response = next.run(request).await;
-    let status = status_label(response.status());
-    metrics::histogram!(LATENCY, "method" => method, "route" => route, "status" => status)
-        .record(started.elapsed().as_secs_f64());
-    response
+/// Times one request; labelled by method, route template and status without allocating
+/// (route templates are few: each is interned once).
+pub struct RequestTimer {
+    started: Instant,
+    method: &'static str,
+    route: &'static str,
+}
+
+impl RequestTimer {
+    pub fn start(request: &Request) -> RequestTimer {
+        RequestTimer {
+            started: Instant::now(),
+            method: method_label(request.method()),
+            route: request
+                .extensions()
+                .get::<MatchedPath>()
+                .map_or("unmatched", |path| intern(path.as_str())),
+        }
+    }
+
+    pub fn finish(self, status: StatusCode) {
+        let status = status_label(status);
+        metrics::histogram!(LATENCY, "method" => self.method, "route" => self.route, "status" => status)
+            .record(self.started.elapsed().as_secs_f64());
+    }
 }
 
 fn method_label(method: &Method) -> &'static str {
