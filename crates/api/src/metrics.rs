@@ -12,6 +12,7 @@ use std::time::Instant;
 use axum::extract::{MatchedPath, Request};
 use axum::http::{header, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use metrics::Histogram;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 const LATENCY: &str = "http_request_duration_seconds";
@@ -67,10 +68,29 @@ impl RequestTimer {
     }
 
     pub fn finish(self, status: StatusCode) {
-        let status = status_label(status);
-        metrics::histogram!(LATENCY, "method" => self.method, "route" => self.route, "status" => status)
-            .record(self.started.elapsed().as_secs_f64());
+        let labels = (self.route, self.method, status_label(status));
+        histogram(labels).record(self.started.elapsed().as_secs_f64());
     }
+}
+
+type Labels = (&'static str, &'static str, &'static str);
+
+/// The latency histogram of (route, method, status), registered once per combination.
+fn histogram(labels: Labels) -> Histogram {
+    static HISTOGRAMS: LazyLock<RwLock<HashMap<Labels, Histogram>>> =
+        LazyLock::new(Default::default);
+    if let Some(histogram) = HISTOGRAMS.read().expect("histograms lock").get(&labels) {
+        return histogram.clone();
+    }
+    let (route, method, status) = labels;
+    let histogram =
+        metrics::histogram!(LATENCY, "method" => method, "route" => route, "status" => status);
+    HISTOGRAMS
+        .write()
+        .expect("histograms lock")
+        .entry(labels)
+        .or_insert(histogram)
+        .clone()
 }
 
 fn method_label(method: &Method) -> &'static str {

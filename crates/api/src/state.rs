@@ -56,17 +56,19 @@ impl AppState {
         })))
     }
 
-    /// The JSON of a cached value, or of what `load` reads from the database on a miss.
-    pub async fn read_through<T>(
+    /// The JSON of a cached value, or of what `load` reads from the database on a miss (the
+    /// query is not even built on a hit).
+    pub async fn read_through<T, Fut>(
         &self,
         key: &str,
-        load: impl std::future::Future<Output = Result<T, DbError>>,
+        load: impl FnOnce() -> Fut,
     ) -> Result<(Bytes, Lookup), ApiError>
     where
         T: Serialize + DeserializeOwned,
+        Fut: std::future::Future<Output = Result<T, DbError>>,
     {
         self.cache
-            .get_or_load(key, || async { Ok(load.await?) })
+            .get_or_load(key, || async { Ok(load().await?) })
             .await
     }
 

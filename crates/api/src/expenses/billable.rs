@@ -88,7 +88,7 @@ async fn fetch(
     let user = caller.user(query.user_id)?;
     let key = keys::billable_cost(user.as_str());
     let (json, lookup) = app
-        .read_through(&key, app.db.get_billable_cost(user.as_str()))
+        .read_through(&key, || app.db.get_billable_cost(user.as_str()))
         .await?;
     Ok(reply::cached(json, lookup))
 }

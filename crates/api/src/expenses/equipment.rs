@@ -100,7 +100,7 @@ async fn list(
     let user = caller.user(query.user_id)?;
     let key = keys::equipment_cost_list(user.as_str());
     let (json, lookup) = app
-        .read_through(&key, app.db.list_equipment(user.as_str()))
+        .read_through(&key, || app.db.list_equipment(user.as_str()))
         .await?;
     Ok(reply::cached(json, lookup))
 }

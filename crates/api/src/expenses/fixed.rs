@@ -93,7 +93,7 @@ async fn list(
     let user = caller.user(query.user_id)?;
     let key = keys::fixed_cost_list(user.as_str());
     let (json, lookup) = app
-        .read_through(&key, app.db.list_fixed_costs(user.as_str()))
+        .read_through(&key, || app.db.list_fixed_costs(user.as_str()))
         .await?;
     Ok(reply::cached(json, lookup))
 }
