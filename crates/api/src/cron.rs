@@ -20,27 +20,29 @@ use crate::reply;
 use crate::state::AppState;
 
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(60);
+/// How often the keep-alive also forgets old Svix message ids, and how old they must be.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+const KEEP_WEBHOOK_EVENTS_DAYS: i64 = 7;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(keep_alive))
 }
 
-/// When this process last wrote the heartbeat.
+/// When this process last did each periodic chore of the keep-alive.
 #[derive(Default)]
 pub struct Heartbeat {
-    last: Mutex<Option<Instant>>,
+    written: Mutex<Option<Instant>>,
+    pruned: Mutex<Option<Instant>>,
 }
 
-impl Heartbeat {
-    /// Claims this minute's write; `Err` with the seconds since the last one otherwise.
-    fn claim(&self) -> Result<(), u64> {
-        let mut last = self.last.lock().expect("heartbeat lock");
-        match *last {
-            Some(at) if at.elapsed() < HEARTBEAT_EVERY => Err(at.elapsed().as_secs()),
-            _ => {
-                *last = Some(Instant::now());
-                Ok(())
-            }
+/// Claims a chore done at most once per `every`; `Err` with the seconds since the last one.
+fn claim(last: &Mutex<Option<Instant>>, every: Duration) -> Result<(), u64> {
+    let mut last = last.lock().expect("chore lock");
+    match *last {
+        Some(at) if at.elapsed() < every => Err(at.elapsed().as_secs()),
+        _ => {
+            *last = Some(Instant::now());
+            Ok(())
         }
     }
 }
@@ -54,7 +56,10 @@ impl Heartbeat {
     security((), ("cron" = [])))]
 async fn keep_alive(State(app): State<AppState>, headers: HeaderMap) -> ApiResult {
     authorize(app.config.cron_secret.as_ref(), &headers)?;
-    let database = ping_database(&app).await;
+    let mut database = ping_database(&app).await;
+    if database["ok"] == true {
+        database["prunedWebhookEvents"] = prune_webhook_events(&app).await;
+    }
     let heartbeat = write_heartbeat(&app).await;
     if database["ok"] != true {
         tracing::error!(%database, "keep-alive: database unreachable");
@@ -96,8 +101,24 @@ async fn ping_database(app: &AppState) -> Value {
     }
 }
 
+/// At most hourly: Svix message ids older than a week, which no redelivery can need.
+async fn prune_webhook_events(app: &AppState) -> Value {
+    if claim(&app.heartbeat.pruned, PRUNE_EVERY).is_err() {
+        return Value::Null;
+    }
+    let before =
+        formula_db::models::now_millis() - chrono::Duration::days(KEEP_WEBHOOK_EVENTS_DAYS);
+    match app.db.prune_webhook_events(before).await {
+        Ok(count) => json!(count),
+        Err(error) => {
+            tracing::warn!(%error, "pruning old webhook message ids failed");
+            Value::Null
+        }
+    }
+}
+
 async fn write_heartbeat(app: &AppState) -> Value {
-    if let Err(seconds) = app.heartbeat.claim() {
+    if let Err(seconds) = claim(&app.heartbeat.written, HEARTBEAT_EVERY) {
         return json!({"written": false, "reason": format!("written {seconds}s ago; at most once a minute")});
     }
     let at = formula_db::models::iso_millis::format(&formula_db::models::now_millis());

@@ -30,6 +30,9 @@ pub trait Store: Send + Sync + 'static {
     /// Applies a Clerk user event in one transaction: at most once per Svix message, and never
     /// over a newer event of the same user.
     async fn apply_user_event(&self, event: &UserEvent) -> Result<EventOutcome>;
+    /// Forgets Svix messages received before `before` (Svix stops redelivering after about 28 h);
+    /// how many were forgotten.
+    async fn prune_webhook_events(&self, before: NaiveDateTime) -> Result<usize>;
 
     async fn list_fixed_costs(&self, user_id: &str) -> Result<Vec<FixedCost>>;
     /// Creates the user's row first when it is missing, in the same transaction.
@@ -464,6 +467,17 @@ impl<DB> [Store for SqlStore<DB>] {
     async fn apply_user_event(&self, event: &UserEvent) -> Result<EventOutcome> {
         count_query("apply_user_event");
         self.apply_event(event).await
+    }
+
+    async fn prune_webhook_events(&self, before: NaiveDateTime) -> Result<usize> {
+        count_query("prune_webhook_events");
+        let pruned = sqlx::query(
+            r#"DELETE FROM clerk_webhook_events WHERE "receivedAt" < $1 RETURNING "svixId""#,
+        )
+        .bind(before)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(pruned.len())
     }
 
     async fn list_fixed_costs(&self, user_id: &str) -> Result<Vec<FixedCost>> {

@@ -86,3 +86,32 @@ async fn a_thousand_calls_cost_one_kv_write() {
     assert_eq!(stats.count("put"), 1);
     assert_eq!(stats.total, 1);
 }
+
+#[tokio::test]
+async fn keep_alive_forgets_webhook_messages_older_than_a_week() {
+    use crate::webhooks::{clerk_user, deliver, event, webhook_app};
+    let app = webhook_app(TestDatabase::sqlite()).await;
+    for (id, user) in [("msg_old", "user_old"), ("msg_new", "user_new")] {
+        let body = event("user.created", clerk_user(user, None, None, 1), 1);
+        assert_eq!(deliver(&app, id, &body).await.status, 200);
+    }
+    execute(
+        &app,
+        r#"UPDATE clerk_webhook_events SET "receivedAt" = '2020-01-01 00:00:00.000' WHERE "svixId" = 'msg_old'"#,
+    )
+    .await;
+    let reply = app.get(KEEP_ALIVE).await;
+    assert_eq!(reply.data()["database"]["prunedWebhookEvents"], 1);
+    let again = app.get(KEEP_ALIVE).await;
+    assert_eq!(
+        again.data()["database"]["prunedWebhookEvents"],
+        Value::Null,
+        "hourly at most"
+    );
+    // The recent message is still remembered: its redelivery is a duplicate.
+    let body = event("user.created", clerk_user("user_new", None, None, 1), 1);
+    assert_eq!(
+        deliver(&app, "msg_new", &body).await.data()["result"],
+        "duplicate"
+    );
+}
