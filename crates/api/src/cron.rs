@@ -30,7 +30,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// When this process last did each periodic chore of the keep-alive.
 #[derive(Default)]
-pub struct Heartbeat {
+pub struct Chores {
     written: Mutex<Option<Instant>>,
     pruned: Mutex<Option<Instant>>,
 }
@@ -103,7 +103,7 @@ async fn ping_database(app: &AppState) -> Value {
 
 /// At most hourly: Svix message ids older than a week, which no redelivery can need.
 async fn prune_webhook_events(app: &AppState) -> Value {
-    if claim(&app.heartbeat.pruned, PRUNE_EVERY).is_err() {
+    if claim(&app.chores.pruned, PRUNE_EVERY).is_err() {
         return Value::Null;
     }
     let before =
@@ -118,7 +118,7 @@ async fn prune_webhook_events(app: &AppState) -> Value {
 }
 
 async fn write_heartbeat(app: &AppState) -> Value {
-    if let Err(seconds) = claim(&app.heartbeat.written, HEARTBEAT_EVERY) {
+    if let Err(seconds) = claim(&app.chores.written, HEARTBEAT_EVERY) {
         return json!({"written": false, "reason": format!("written {seconds}s ago; at most once a minute")});
     }
     let at = formula_db::models::iso_millis::format(&formula_db::models::now_millis());

@@ -13,7 +13,7 @@ use secrecy::ExposeSecret;
 use svix::webhooks::Webhook;
 
 use crate::config::Config;
-use crate::cron::Heartbeat;
+use crate::cron::Chores;
 use crate::error::ApiError;
 use crate::session::SessionVerifier;
 use anyhow::Context;
@@ -29,7 +29,8 @@ pub struct App {
     pub webhook: Option<Webhook>,
     /// Verifies session tokens; `None` in `AUTH_MODE=none`.
     pub sessions: Option<SessionVerifier>,
-    pub heartbeat: Heartbeat,
+    /// The keep-alive's once-a-minute and once-an-hour chores.
+    pub chores: Chores,
 }
 
 impl AppState {
@@ -52,7 +53,7 @@ impl AppState {
             cache,
             webhook,
             sessions,
-            heartbeat: Heartbeat::default(),
+            chores: Chores::default(),
         })))
     }
 

@@ -6,7 +6,6 @@
 
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::response::Response;
 use bytes::Bytes;
 use formula_cache::{keys, Cache};
 use formula_db::models::{EventOutcome, UserChange, UserEvent, UserProfile};
@@ -44,8 +43,11 @@ async fn receive(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -
         .as_ref()
         .ok_or_else(|| ApiError::Unavailable("webhook signing secret is not configured".into()))?;
     verify(verifier, &headers, &body)?;
-    let Some(event) = parse_event(&headers, &body)? else {
-        return Ok(ignored(&body));
+    let event = match parse_event(&headers, &body)? {
+        Parsed::User(event) => event,
+        Parsed::Ignored(kind) => {
+            return Ok(reply::ok(&json!({"event": kind, "result": "ignored"})));
+        }
     };
     let outcome = app.db.apply_user_event(&event).await?;
     sync_cache(&app.cache, &event, &outcome).await;
@@ -98,8 +100,15 @@ struct DeletedUser {
     id: Option<String>,
 }
 
-/// The user event a verified body describes; `None` for event types this service ignores.
-fn parse_event(headers: &HeaderMap, body: &[u8]) -> Result<Option<UserEvent>, ApiError> {
+/// What a verified body asks of this service.
+enum Parsed {
+    User(UserEvent),
+    /// An event type this service does not act on (or a deletion naming no user).
+    Ignored(String),
+}
+
+/// The user event a verified body describes, parsed once.
+fn parse_event(headers: &HeaderMap, body: &[u8]) -> Result<Parsed, ApiError> {
     let envelope: Envelope = serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("not a Clerk event: {e}")))?;
     let svix_id = header(headers, "svix-id")
@@ -124,15 +133,15 @@ fn parse_event(headers: &HeaderMap, body: &[u8]) -> Result<Option<UserEvent>, Ap
                 .map_err(|e| ApiError::bad_request(format!("data: {e}")))?;
             let Some(id) = user.id else {
                 tracing::warn!("user.deleted without a user id: nothing to delete");
-                return Ok(None);
+                return Ok(Parsed::Ignored(envelope.kind));
             };
             (id, envelope.timestamp.unwrap_or(now), UserChange::Deleted)
         }
-        _ => return Ok(None),
+        _ => return Ok(Parsed::Ignored(envelope.kind)),
     };
     let user_id = UserId::parse(&user_id)
         .map_err(|reason| ApiError::bad_request(format!("data.id: {reason}")))?;
-    Ok(Some(UserEvent {
+    Ok(Parsed::User(UserEvent {
         svix_id,
         user_id: user_id.as_str().to_owned(),
         at_ms,
@@ -192,11 +201,4 @@ fn summary(event: &UserEvent, outcome: &EventOutcome) -> Value {
         EventOutcome::Superseded(_) => "superseded",
     };
     json!({"event": event.change.event_type(), "userId": event.user_id, "result": result})
-}
-
-fn ignored(body: &[u8]) -> Response {
-    let kind = serde_json::from_slice::<Envelope>(body)
-        .map(|envelope| envelope.kind)
-        .unwrap_or_default();
-    reply::ok(&json!({"event": kind, "result": "ignored"}))
 }

@@ -159,10 +159,6 @@ impl Cache {
         self.inner.remote.as_ref().map_or("memory", |kv| kv.name())
     }
 
-    pub fn ttl(&self) -> Duration {
-        self.inner.options.ttl
-    }
-
     /// The JSON of `key`'s value: from memory, else from the remote layer when it holds a value
     /// that parses as `T`, else from `load` (shared with concurrent misses of the key), then
     /// stored unless an invalidation happened meanwhile.

@@ -285,6 +285,7 @@ async fn keys_from_a_jwks_are_cached_and_refetched_on_rotation() {
 }
 
 on_both_databases!(
+    start = clerk_app;
     every_route_refuses_strangers_and_changes_nothing,
     the_web_app_request_shapes_work_with_a_token,
 );
@@ -401,7 +402,6 @@ async fn snapshot(app: &TestApp) -> String {
 }
 
 async fn every_route_refuses_strangers_and_changes_nothing(app: TestApp) {
-    let app = clerk_app(app.database).await;
     let (fixed, gear) = alice_with_data(&app).await;
     let before = snapshot(&app).await;
     let mallory = KEY_A.token("mallory");
@@ -432,7 +432,6 @@ async fn every_route_refuses_strangers_and_changes_nothing(app: TestApp) {
 }
 
 async fn the_web_app_request_shapes_work_with_a_token(app: TestApp) {
-    let app = clerk_app(app.database).await;
     let (fixed, gear) = alice_with_data(&app).await;
     let token = KEY_A.token("alice");
     for (method, path, body) in routes("alice", fixed, gear) {

@@ -15,15 +15,18 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 /// Runs each named test (an `async fn(TestApp)`) once on SQLite and, with the `postgres-tests`
-/// feature, once on Postgres.
+/// feature, once on Postgres. `start = f;` names the test module's `async fn(TestDatabase) ->
+/// TestApp` that starts the service (for tests that need extra settings); by default it starts
+/// with none.
 #[macro_export]
 macro_rules! on_both_databases {
-    ($($name:ident),* $(,)?) => {
+    (start = $start:ident; $($name:ident),* $(,)?) => {
         mod sqlite {
             $(
                 #[tokio::test]
                 async fn $name() {
-                    super::$name($crate::helpers::TestApp::sqlite().await).await
+                    let database = $crate::helpers::TestDatabase::sqlite();
+                    super::$name(super::$start(database).await).await
                 }
             )*
         }
@@ -32,10 +35,18 @@ macro_rules! on_both_databases {
             $(
                 #[tokio::test]
                 async fn $name() {
-                    super::$name($crate::helpers::TestApp::postgres().await).await
+                    let database = $crate::helpers::TestDatabase::postgres().await;
+                    super::$name(super::$start(database).await).await
                 }
             )*
         }
+    };
+    ($($name:ident),* $(,)?) => {
+        #[allow(dead_code)]
+        async fn start_plain(database: $crate::helpers::TestDatabase) -> $crate::helpers::TestApp {
+            $crate::helpers::TestApp::start(database, &[]).await
+        }
+        $crate::on_both_databases!(start = start_plain; $($name),*);
     };
 }
 

@@ -11,6 +11,7 @@ use crate::on_both_databases;
 pub const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
 
 on_both_databases!(
+    start = webhook_app;
     user_created_creates_the_user_and_billable_defaults_served_from_the_cache,
     names_and_emails_follow_clerk_not_the_old_bugs,
     a_redelivery_changes_nothing,
@@ -30,11 +31,6 @@ pub async fn webhook_app_with(database: TestDatabase, env: &[(&str, &str)]) -> T
     let mut env = env.to_vec();
     env.push(("CLERK_WEBHOOK_SIGNING_SECRET", SECRET));
     TestApp::start(database, &env).await
-}
-
-async fn app_with_secret(app: TestApp) -> TestApp {
-    let database = app.database;
-    webhook_app(database).await
 }
 
 pub fn clerk_user(id: &str, first: Option<&str>, last: Option<&str>, updated_at: i64) -> Value {
@@ -95,7 +91,6 @@ pub async fn deliver(app: &TestApp, id: &str, body: &Value) -> Reply {
 }
 
 async fn user_created_creates_the_user_and_billable_defaults_served_from_the_cache(app: TestApp) {
-    let app = app_with_secret(app).await;
     let body = event(
         "user.created",
         clerk_user("user_29w83", Some("Example"), Some("Example"), 1000),
@@ -148,7 +143,6 @@ async fn user_created_creates_the_user_and_billable_defaults_served_from_the_cac
 }
 
 async fn names_and_emails_follow_clerk_not_the_old_bugs(app: TestApp) {
-    let app = app_with_secret(app).await;
     deliver(
         &app,
         "msg_a",
@@ -177,7 +171,6 @@ async fn names_and_emails_follow_clerk_not_the_old_bugs(app: TestApp) {
 }
 
 async fn a_redelivery_changes_nothing(app: TestApp) {
-    let app = app_with_secret(app).await;
     let body = event(
         "user.created",
         clerk_user("user_r", Some("R"), None, 10),
@@ -195,7 +188,6 @@ async fn a_redelivery_changes_nothing(app: TestApp) {
 }
 
 async fn user_updated_changes_the_fields_but_not_the_plan(app: TestApp) {
-    let app = app_with_secret(app).await;
     deliver(
         &app,
         "msg_c",
@@ -235,7 +227,6 @@ async fn user_updated_changes_the_fields_but_not_the_plan(app: TestApp) {
 }
 
 async fn an_update_before_the_create_ends_in_the_described_state(app: TestApp) {
-    let app = app_with_secret(app).await;
     let updated = deliver(
         &app,
         "msg_2",
@@ -279,7 +270,6 @@ async fn an_update_before_the_create_ends_in_the_described_state(app: TestApp) {
 }
 
 async fn a_delete_before_the_create_leaves_no_user(app: TestApp) {
-    let app = app_with_secret(app).await;
     let deleted = event(
         "user.deleted",
         json!({"id": "user_d", "object": "user", "deleted": true}),
@@ -307,7 +297,6 @@ async fn a_delete_before_the_create_leaves_no_user(app: TestApp) {
 }
 
 async fn deletion_removes_rows_and_every_cache_key(app: TestApp) {
-    let app = app_with_secret(app).await;
     deliver(
         &app,
         "msg_c",
@@ -363,7 +352,6 @@ async fn deletion_removes_rows_and_every_cache_key(app: TestApp) {
 }
 
 async fn refused_deliveries_change_nothing(app: TestApp) {
-    let app = app_with_secret(app).await;
     let body = serde_json::to_vec(&event(
         "user.created",
         clerk_user("user_t", Some("T"), None, 1),
@@ -422,7 +410,6 @@ async fn refused_deliveries_change_nothing(app: TestApp) {
 }
 
 async fn other_event_types_are_acknowledged_and_ignored(app: TestApp) {
-    let app = app_with_secret(app).await;
     let body = event("session.created", json!({"id": "sess_1"}), 1);
     let reply = deliver(&app, "msg_s", &body).await;
     assert_eq!(reply.status, 200);
