@@ -5,6 +5,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 mod cron;
+pub mod edge;
 pub mod error;
 mod expenses;
 pub mod extract;

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::{LazyLock, OnceLock, RwLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request};
 use axum::http::{header, Method, StatusCode};
@@ -67,9 +67,17 @@ impl RequestTimer {
         }
     }
 
-    pub fn finish(self, status: StatusCode) {
+    /// When the request arrived.
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// Records the request's latency under its status, and returns it.
+    pub fn finish(self, status: StatusCode) -> Duration {
+        let latency = self.started.elapsed();
         let labels = (self.route, self.method, status_label(status));
-        histogram(labels).record(self.started.elapsed().as_secs_f64());
+        histogram(labels).record(latency.as_secs_f64());
+        latency
     }
 }
 

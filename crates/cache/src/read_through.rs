@@ -170,7 +170,7 @@ impl Cache {
         Fut: Future<Output = Result<T, E>>,
     {
         if let Ok(Some(bytes)) = self.inner.local.get(key).await {
-            count_lookup("local", "hit");
+            local_hits().increment(1);
             return Ok((bytes, Lookup::Hit));
         }
         count_lookup("local", "miss");
@@ -550,6 +550,16 @@ async fn load_counted<T, E, Fut: Future<Output = Result<T, E>>>(
 
 fn count_lookup(layer: &'static str, result: &'static str) {
     metrics::counter!("cache_lookups_total", "layer" => layer, "result" => result).increment(1);
+}
+
+/// `cache_lookups_total{layer="local",result="hit"}`, registered once: the hot path should not
+/// build and look up its labels on every read. (Registered on the first hit, so after the process
+/// installed its recorder.)
+fn local_hits() -> &'static metrics::Counter {
+    static LOCAL_HITS: OnceLock<metrics::Counter> = OnceLock::new();
+    LOCAL_HITS.get_or_init(
+        || metrics::counter!("cache_lookups_total", "layer" => "local", "result" => "hit"),
+    )
 }
 
 /// A spent request budget is the budget working as meant: not worth a warning per request.
