@@ -13,6 +13,13 @@ use crate::{CacheError, KvStore};
 struct Entry {
     value: Bytes,
     ttl: Duration,
+    stored: Instant,
+}
+
+/// A value read from memory, and whether it is in the last quarter of its life.
+pub struct LocalHit {
+    pub value: Bytes,
+    pub refresh_due: bool,
 }
 
 struct PerEntryTtl;
@@ -50,6 +57,17 @@ impl MemoryKv {
         MemoryKv { entries }
     }
 
+    /// `key`'s value, saying whether it is due for a refresh: in the last quarter of its TTL, so
+    /// that a hot key is reloaded before it expires rather than after (when every reader waits).
+    pub async fn get_hit(&self, key: &str) -> Option<LocalHit> {
+        let entry = self.entries.get(key).await?;
+        let refresh_due = entry.stored.elapsed() >= entry.ttl.mul_f64(0.75);
+        Some(LocalHit {
+            value: entry.value,
+            refresh_due,
+        })
+    }
+
     /// Drops every entry.
     pub fn clear(&self) {
         self.entries.invalidate_all();
@@ -63,12 +81,19 @@ impl KvStore for MemoryKv {
     }
 
     async fn get(&self, key: &str) -> Result<Option<Bytes>, CacheError> {
-        Ok(self.entries.get(key).await.map(|entry| entry.value))
+        Ok(self.get_hit(key).await.map(|hit| hit.value))
     }
 
     async fn put(&self, key: &str, value: Bytes, ttl: Duration) -> Result<(), CacheError> {
         self.entries
-            .insert(key.to_owned(), Entry { value, ttl })
+            .insert(
+                key.to_owned(),
+                Entry {
+                    value,
+                    ttl,
+                    stored: Instant::now(),
+                },
+            )
             .await;
         Ok(())
     }

@@ -169,13 +169,23 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        if let Ok(Some(bytes)) = self.inner.local.get(key).await {
-            local_hits().increment(1);
-            return Ok((bytes, Lookup::Hit));
-        }
-        count_lookup("local", "miss");
         let generation = self.inner.generation(key).load(Ordering::SeqCst);
-        match self.inner.join_or_lead(key, generation) {
+        let role = match self.inner.local.get_hit(key).await {
+            // Near its expiry, one reader reloads it while the others go on reading it.
+            Some(hit) if hit.refresh_due => match self.inner.lead_if_idle(key, generation) {
+                Some(sender) => {
+                    count_lookup("local", "refresh");
+                    Role::Leader(sender)
+                }
+                None => return Ok(self.local_hit(hit.value)),
+            },
+            Some(hit) => return Ok(self.local_hit(hit.value)),
+            None => {
+                count_lookup("local", "miss");
+                self.inner.join_or_lead(key, generation)
+            }
+        };
+        match role {
             Role::Leader(sender) => {
                 let guard = FlightGuard {
                     inner: &self.inner,
@@ -199,6 +209,11 @@ impl Cache {
         }
         // The flight we joined failed or was abandoned: load for ourselves.
         self.lookup(key, generation, load).await
+    }
+
+    fn local_hit(&self, bytes: Bytes) -> (Bytes, Lookup) {
+        local_hits().increment(1);
+        (bytes, Lookup::Hit)
     }
 
     /// One request's way through the remote layer and the database.
@@ -448,6 +463,14 @@ enum Role {
 
 impl Inner {
     /// Joins the flight of `key` at `generation`, or starts it.
+    /// Leads a flight for `key` unless one is already running.
+    fn lead_if_idle(&self, key: &str, generation: u64) -> Option<watch::Sender<Flight>> {
+        match self.join_or_lead(key, generation) {
+            Role::Leader(sender) => Some(sender),
+            Role::Follower(_) => None,
+        }
+    }
+
     fn join_or_lead(&self, key: &str, generation: u64) -> Role {
         let mut flights = self.flights.lock().expect("flights lock");
         let flight = (key.to_owned(), generation);

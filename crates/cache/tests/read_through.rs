@@ -224,3 +224,57 @@ async fn with_kv_down_reads_fall_through_and_invalidations_wait_in_the_queue() {
     );
     emulator.set_faults(&Faults::default()).await.unwrap();
 }
+
+/// A hot key is reloaded by one reader during the last quarter of its in-memory life, so it never
+/// expires under its readers (who would all wait for KV or the database together).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hot_key_is_refreshed_by_one_reader_before_it_expires() {
+    const LIFE: Duration = Duration::from_millis(1000);
+    let (kv, _emulator) = remote().await;
+    let memory_only = CacheOptions {
+        ttl: LIFE,
+        ..CacheOptions::default()
+    };
+    let in_front_of_kv = CacheOptions {
+        local_ttl: LIFE,
+        ..CacheOptions::default()
+    };
+    for cache in [
+        Cache::new(None, memory_only),
+        Cache::new(Some(kv), in_front_of_kv),
+    ] {
+        let loads = Arc::new(AtomicUsize::new(0));
+        let read = |cache: Cache, loads: Arc<AtomicUsize>| async move {
+            cache
+                .get_or_load("fixed-cost-list:hot", || async move {
+                    loads.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    Load::Ok(vec![7])
+                })
+                .await
+                .unwrap()
+                .1
+        };
+        assert_eq!(read(cache.clone(), loads.clone()).await, Lookup::Miss);
+        tokio::time::sleep(LIFE.mul_f64(0.8)).await;
+        let readers: Vec<_> = (0..20)
+            .map(|_| tokio::spawn(read(cache.clone(), loads.clone())))
+            .collect();
+        let mut lookups = Vec::new();
+        for reader in readers {
+            lookups.push(reader.await.unwrap());
+        }
+        let hits = lookups.iter().filter(|l| **l == Lookup::Hit).count();
+        assert_eq!(
+            hits, 19,
+            "one reader refreshes, the others read: {lookups:?}"
+        );
+        tokio::time::sleep(LIFE.mul_f64(0.5)).await;
+        assert_eq!(
+            read(cache.clone(), loads.clone()).await,
+            Lookup::Hit,
+            "past the first value's life, the refreshed value is served"
+        );
+        assert!(loads.load(Ordering::SeqCst) <= 2);
+    }
+}
