@@ -264,6 +264,10 @@ impl Config {
     }
 }
 
+fn is_http_url(text: &str) -> bool {
+    text.starts_with("http://") || text.starts_with("https://")
+}
+
 fn invalid(name: &str, reason: impl Into<String>) -> ConfigError {
     ConfigError {
         name: name.to_owned(),
@@ -323,7 +327,7 @@ fn parse_cache_backend(get: &impl Fn(&str) -> Option<String>) -> Result<CacheBac
         SecretString::from(value("CLOUDFLARE_KV_API_TOKEN")),
     );
     if let Some(base) = get("CLOUDFLARE_API_BASE_URL") {
-        if !(base.starts_with("http://") || base.starts_with("https://")) {
+        if !is_http_url(&base) {
             return Err(invalid(
                 "CLOUDFLARE_API_BASE_URL",
                 "expected an http:// or https:// URL",
@@ -382,8 +386,7 @@ fn parse_cors(value: Option<String>) -> Result<CorsOrigins, ConfigError> {
         .map(str::trim)
         .filter(|origin| !origin.is_empty())
         .map(|origin| {
-            let well_formed = (origin.starts_with("http://") || origin.starts_with("https://"))
-                && !origin.ends_with('/');
+            let well_formed = is_http_url(origin) && !origin.ends_with('/');
             HeaderValue::from_str(origin)
                 .ok()
                 .filter(|_| well_formed)
@@ -433,7 +436,7 @@ fn parse_auth(
             KeySource::Pem(pem)
         }
         (None, Some(url)) => {
-            if !(url.starts_with("https://") || url.starts_with("http://")) {
+            if !is_http_url(&url) {
                 return Err(invalid("CLERK_JWKS_URL", "expected an https:// URL"));
             }
             let floor = parse(get, "CLERK_JWKS_REFETCH_FLOOR_SECONDS", 10u64)?;

@@ -15,6 +15,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::{ApiError, ApiResult};
+use crate::health::ping_database;
 use crate::openapi::OperationErrors;
 use crate::reply;
 use crate::state::AppState;
@@ -90,14 +91,6 @@ fn authorize(secret: Option<&SecretString>, headers: &HeaderMap) -> Result<(), A
         Err(ApiError::Unauthorized(
             "keep-alive requires Authorization: Bearer <CRON_SECRET>".into(),
         ))
-    }
-}
-
-async fn ping_database(app: &AppState) -> Value {
-    let started = Instant::now();
-    match app.db.ping().await {
-        Ok(()) => json!({"ok": true, "latencyMs": started.elapsed().as_secs_f64() * 1000.0}),
-        Err(error) => json!({"ok": false, "error": error.to_string()}),
     }
 }
 

@@ -5,7 +5,7 @@ use std::time::Instant;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -35,12 +35,10 @@ pub async fn alive() -> &'static str {
         (status = 503, description = "The database does not answer", body = Object),
         (status = 500, description = "Server fault", body = Failure)))]
 pub async fn ready(State(app): State<AppState>) -> Response {
-    let started = Instant::now();
-    let database = match app.db.ping().await {
-        Ok(()) => json!({"ok": true, "kind": format!("{:?}", app.db.kind()).to_lowercase(),
-                         "latencyMs": started.elapsed().as_secs_f64() * 1000.0}),
-        Err(error) => json!({"ok": false, "error": error.to_string()}),
-    };
+    let mut database = ping_database(&app).await;
+    if database["ok"] == true {
+        database["kind"] = json!(format!("{:?}", app.db.kind()).to_lowercase());
+    }
     let probe = app.cache.probe().await;
     let cache = json!({
         "backend": app.cache.backend_name(),
@@ -54,4 +52,13 @@ pub async fn ready(State(app): State<AppState>) -> Response {
         StatusCode::SERVICE_UNAVAILABLE
     };
     reply::success(status, &json!({"database": database, "cache": cache}))
+}
+
+/// `SELECT 1`: `{"ok": true, "latencyMs": …}` or `{"ok": false, "error": …}`.
+pub async fn ping_database(app: &AppState) -> Value {
+    let started = Instant::now();
+    match app.db.ping().await {
+        Ok(()) => json!({"ok": true, "latencyMs": started.elapsed().as_secs_f64() * 1000.0}),
+        Err(error) => json!({"ok": false, "error": error.to_string()}),
+    }
 }

@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use std::sync::{LazyLock, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
-use axum::extract::{MatchedPath, Request};
 use axum::http::{header, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use metrics::Histogram;
@@ -75,14 +74,12 @@ pub struct RequestTimer {
 }
 
 impl RequestTimer {
-    pub fn start(request: &Request) -> RequestTimer {
+    /// Starts timing a request to `route` (its template).
+    pub fn start(method: &Method, route: &str) -> RequestTimer {
         RequestTimer {
             started: Instant::now(),
-            method: method_label(request.method()),
-            route: request
-                .extensions()
-                .get::<MatchedPath>()
-                .map_or("unmatched", |path| intern(path.as_str())),
+            method: method_label(method),
+            route: intern(route),
         }
     }
 

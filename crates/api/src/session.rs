@@ -166,8 +166,10 @@ impl JwksState {
         }
     }
 
-    fn fresh(&self) -> bool {
-        self.fetched_at.is_some_and(|at| at.elapsed() < JWKS_TTL)
+    /// The key, unless it is unknown or the set is older than `JWKS_TTL`.
+    fn fresh_key(&self, kid: Option<&str>) -> Option<DecodingKey> {
+        let fresh = self.fetched_at.is_some_and(|at| at.elapsed() < JWKS_TTL);
+        fresh.then(|| self.find(kid)).flatten()
     }
 }
 
@@ -187,16 +189,14 @@ impl Jwks {
     }
 
     async fn key(&self, kid: Option<&str>) -> Result<DecodingKey, Rejected> {
-        {
-            let state = self.keys.read().await;
-            if let (Some(key), true) = (state.find(kid), state.fresh()) {
-                return Ok(key);
-            }
+        if let Some(key) = self.keys.read().await.fresh_key(kid) {
+            return Ok(key);
         }
         let _fetching = self.fetching.lock().await;
         let may_fetch = {
             let state = self.keys.read().await;
-            if let (Some(key), true) = (state.find(kid), state.fresh()) {
+            // Another request may have fetched while this one waited for the lock.
+            if let Some(key) = state.fresh_key(kid) {
                 return Ok(key);
             }
             state

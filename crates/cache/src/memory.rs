@@ -13,7 +13,8 @@ use crate::{CacheError, KvStore};
 struct Entry {
     value: Bytes,
     ttl: Duration,
-    stored: Instant,
+    /// The start of the last quarter of its TTL.
+    refresh_at: Instant,
 }
 
 /// A value read from memory, and whether it is in the last quarter of its life.
@@ -61,10 +62,9 @@ impl MemoryKv {
     /// that a hot key is reloaded before it expires rather than after (when every reader waits).
     pub async fn get_hit(&self, key: &str) -> Option<LocalHit> {
         let entry = self.entries.get(key).await?;
-        let refresh_due = entry.stored.elapsed() >= entry.ttl.mul_f64(0.75);
         Some(LocalHit {
+            refresh_due: Instant::now() >= entry.refresh_at,
             value: entry.value,
-            refresh_due,
         })
     }
 
@@ -81,7 +81,7 @@ impl KvStore for MemoryKv {
     }
 
     async fn get(&self, key: &str) -> Result<Option<Bytes>, CacheError> {
-        Ok(self.get_hit(key).await.map(|hit| hit.value))
+        Ok(self.entries.get(key).await.map(|entry| entry.value))
     }
 
     async fn put(&self, key: &str, value: Bytes, ttl: Duration) -> Result<(), CacheError> {
@@ -91,7 +91,7 @@ impl KvStore for MemoryKv {
                 Entry {
                     value,
                     ttl,
-                    stored: Instant::now(),
+                    refresh_at: Instant::now() + ttl.mul_f64(0.75),
                 },
             )
             .await;

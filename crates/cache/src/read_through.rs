@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock, RwLock, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -169,17 +169,20 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
+        let hit = match self.inner.local.get_hit(key).await {
+            Some(hit) if !hit.refresh_due => return Ok(local_hit(hit.value)),
+            hit => hit,
+        };
         let generation = self.inner.generation(key).load(Ordering::SeqCst);
-        let role = match self.inner.local.get_hit(key).await {
+        let role = match hit {
             // Near its expiry, one reader reloads it while the others go on reading it.
-            Some(hit) if hit.refresh_due => match self.inner.lead_if_idle(key, generation) {
-                Some(sender) => {
+            Some(hit) => match self.inner.join_or_lead(key, generation) {
+                Role::Leader(sender) => {
                     count_lookup("local", "refresh");
                     Role::Leader(sender)
                 }
-                None => return Ok(self.local_hit(hit.value)),
+                Role::Follower(_) => return Ok(local_hit(hit.value)),
             },
-            Some(hit) => return Ok(self.local_hit(hit.value)),
             None => {
                 count_lookup("local", "miss");
                 self.inner.join_or_lead(key, generation)
@@ -209,11 +212,6 @@ impl Cache {
         }
         // The flight we joined failed or was abandoned: load for ourselves.
         self.lookup(key, generation, load).await
-    }
-
-    fn local_hit(&self, bytes: Bytes) -> (Bytes, Lookup) {
-        local_hits().increment(1);
-        (bytes, Lookup::Hit)
     }
 
     /// One request's way through the remote layer and the database.
@@ -453,7 +451,7 @@ impl Drop for FlightGuard<'_> {
     }
 }
 
-/// What a request does about a key no layer of memory holds.
+/// What a request does about a key memory does not hold (or holds near its expiry).
 enum Role {
     /// Loads it, then tells the followers.
     Leader(watch::Sender<Flight>),
@@ -463,14 +461,6 @@ enum Role {
 
 impl Inner {
     /// Joins the flight of `key` at `generation`, or starts it.
-    /// Leads a flight for `key` unless one is already running.
-    fn lead_if_idle(&self, key: &str, generation: u64) -> Option<watch::Sender<Flight>> {
-        match self.join_or_lead(key, generation) {
-            Role::Leader(sender) => Some(sender),
-            Role::Follower(_) => None,
-        }
-    }
-
     fn join_or_lead(&self, key: &str, generation: u64) -> Role {
         let mut flights = self.flights.lock().expect("flights lock");
         let flight = (key.to_owned(), generation);
@@ -571,18 +561,30 @@ async fn load_counted<T, E, Fut: Future<Output = Result<T, E>>>(
     load().await
 }
 
-fn count_lookup(layer: &'static str, result: &'static str) {
-    metrics::counter!("cache_lookups_total", "layer" => layer, "result" => result).increment(1);
+fn local_hit(bytes: Bytes) -> (Bytes, Lookup) {
+    count_lookup("local", "hit");
+    (bytes, Lookup::Hit)
 }
 
-/// `cache_lookups_total{layer="local",result="hit"}`, registered once: the hot path should not
-/// build and look up its labels on every read. (Registered on the first hit, so after the process
-/// installed its recorder.)
-fn local_hits() -> &'static metrics::Counter {
-    static LOCAL_HITS: OnceLock<metrics::Counter> = OnceLock::new();
-    LOCAL_HITS.get_or_init(
-        || metrics::counter!("cache_lookups_total", "layer" => "local", "result" => "hit"),
-    )
+/// Counts in `cache_lookups_total{layer,result}`. Each label pair's counter is registered once,
+/// on its first use (after the process installed its recorder): a hot read must not build and
+/// look up its labels every time.
+fn count_lookup(layer: &'static str, result: &'static str) {
+    type Labels = (&'static str, &'static str);
+    static COUNTERS: LazyLock<RwLock<HashMap<Labels, metrics::Counter>>> =
+        LazyLock::new(Default::default);
+    let labels = (layer, result);
+    if let Some(counter) = COUNTERS.read().expect("counters lock").get(&labels) {
+        return counter.increment(1);
+    }
+    COUNTERS
+        .write()
+        .expect("counters lock")
+        .entry(labels)
+        .or_insert_with(
+            || metrics::counter!("cache_lookups_total", "layer" => layer, "result" => result),
+        )
+        .increment(1);
 }
 
 /// A spent request budget is the budget working as meant: not worth a warning per request.
