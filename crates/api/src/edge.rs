@@ -1,9 +1,10 @@
 //! The edge every request passes first: one tower layer, with one concrete future, for the work
 //! that wraps every request. Written by hand because a stack of generic layers (tower-http's
-//! request id, trace, catch-panic and timeout, plus a `from_fn` middleware) cost a hot cached read
-//! about half its throughput; this does the same jobs in one pass:
+//! CORS, request id, trace, catch-panic and timeout, plus a `from_fn` middleware) cost a hot cached
+//! read about half its throughput; this does the same jobs in one pass:
 //!
 //! - gives the request an `x-request-id` (keeps the caller's, or makes a UUID) and returns it;
+//! - applies the CORS policy (`cors.rs`): answers preflights, adds the headers to every answer;
 //! - runs it inside a `request` span {method, route, request_id}, logging its end;
 //! - records `http_request_duration_seconds`;
 //! - turns a panic into the opaque 500 and a request slower than the timeout into a 503;
@@ -18,16 +19,18 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request};
-use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::Response;
 use pin_project_lite::pin_project;
 use tokio::time::Sleep;
 use tower::{Layer, Service};
 
+use crate::cors::{self, CorsGrant, CorsPolicy};
 use crate::metrics::RequestTimer;
 use crate::reply::{self, InternalErrorMarker};
 
@@ -36,15 +39,19 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// How much of a plain-text error body is kept when it is wrapped in the envelope.
 const PLAIN_ERROR_LIMIT: usize = 4096;
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct EdgeLayer {
     timeout: Duration,
+    cors: Arc<CorsPolicy>,
 }
 
 impl EdgeLayer {
-    /// Requests still running after `timeout` are answered 503.
-    pub fn new(timeout: Duration) -> EdgeLayer {
-        EdgeLayer { timeout }
+    /// Requests still running after `timeout` are answered 503; browsers may call as `cors` says.
+    pub fn new(timeout: Duration, cors: CorsPolicy) -> EdgeLayer {
+        EdgeLayer {
+            timeout,
+            cors: Arc::new(cors),
+        }
     }
 }
 
@@ -55,6 +62,7 @@ impl<S> Layer<S> for EdgeLayer {
         Edge {
             inner,
             timeout: self.timeout,
+            cors: Arc::clone(&self.cors),
         }
     }
 }
@@ -63,6 +71,7 @@ impl<S> Layer<S> for EdgeLayer {
 pub struct Edge<S> {
     inner: S,
     timeout: Duration,
+    cors: Arc<CorsPolicy>,
 }
 
 impl<S> Service<Request> for Edge<S>
@@ -86,21 +95,31 @@ where
         let span = request_span(&request, route, &request_id);
         let timer = RequestTimer::start(request.method(), route);
         let deadline = timer.started() + self.timeout;
+        let grant = self.cors.grant(request.headers());
         let state = {
             let _entered = span.enter();
             tracing::debug!("started processing request");
-            match catch_unwind(AssertUnwindSafe(|| self.inner.call(request))) {
-                Ok(inner) => State::Running { inner, alarm: None },
-                Err(panic) => State::Answered {
-                    response: Some(panicked(panic)),
-                },
+            if request.method() == Method::OPTIONS {
+                State::Answered {
+                    response: Some(cors::preflight()),
+                }
+            } else {
+                match catch_unwind(AssertUnwindSafe(|| self.inner.call(request))) {
+                    Ok(inner) => State::Running { inner, alarm: None },
+                    Err(panic) => State::Answered {
+                        response: Some(panicked(panic)),
+                    },
+                }
             }
         };
         EdgeFuture {
             state,
             span,
-            request_id,
-            timer: Some(timer),
+            answer: Answer {
+                request_id,
+                grant,
+                timer: Some(timer),
+            },
             deadline,
         }
     }
@@ -111,10 +130,17 @@ pin_project! {
         #[pin]
         state: State<F>,
         span: tracing::Span,
-        request_id: HeaderValue,
-        timer: Option<RequestTimer>,
+        answer: Answer,
         deadline: Instant,
     }
+}
+
+/// What the edge adds to the answer as it leaves.
+struct Answer {
+    request_id: HeaderValue,
+    grant: Option<CorsGrant>,
+    // Taken when the answer leaves, so it is recorded once.
+    timer: Option<RequestTimer>,
 }
 
 pin_project! {
@@ -124,7 +150,7 @@ pin_project! {
         Running { #[pin] inner: F, #[pin] alarm: Option<Sleep> },
         // A plain-text error is read and wrapped in the envelope (rare: not worth a concrete future).
         Wrapping { wrap: Pin<Box<dyn Future<Output = Response> + Send>> },
-        // The answer is known before the handler ran (it panicked when called).
+        // The answer is known before the handler ran (a preflight, or it panicked when called).
         Answered { response: Option<Response> },
     }
 }
@@ -148,13 +174,11 @@ where
                 }
                 StateProj::Wrapping { wrap } => {
                     let response = std::task::ready!(wrap.as_mut().poll(cx));
-                    return Poll::Ready(Ok(finish(response, this.request_id, this.timer)));
+                    return Poll::Ready(Ok(this.answer.finish(response)));
                 }
             };
-            match into_envelope(response, this.request_id) {
-                Ok(response) => {
-                    return Poll::Ready(Ok(finish(response, this.request_id, this.timer)))
-                }
+            match into_envelope(response, &this.answer.request_id) {
+                Ok(response) => return Poll::Ready(Ok(this.answer.finish(response))),
                 Err(wrap) => this.state.set(State::Wrapping { wrap }),
             }
         }
@@ -205,29 +229,28 @@ fn request_span(request: &Request, route: &str, request_id: &HeaderValue) -> tra
     tracing::info_span!("request", method = %request.method(), route, request_id)
 }
 
-/// The response as it leaves: request id returned, latency recorded, the end logged.
-fn finish(
-    mut response: Response,
-    request_id: &HeaderValue,
-    timer: &mut Option<RequestTimer>,
-) -> Response {
-    let status = response.status();
-    if let Some(timer) = timer.take() {
-        let latency = timer.finish(status);
-        if status.is_server_error() {
-            tracing::error!(status = status.as_u16(), ?latency, "request failed");
-        } else {
-            tracing::info!(
-                status = status.as_u16(),
-                ?latency,
-                "finished processing request"
-            );
+impl Answer {
+    /// The response as it leaves: latency recorded, the end logged, request id returned, CORS
+    /// headers added.
+    fn finish(&mut self, mut response: Response) -> Response {
+        let status = response.status();
+        if let Some(timer) = self.timer.take() {
+            let latency = timer.finish(status);
+            if status.is_server_error() {
+                tracing::error!(status = status.as_u16(), ?latency, "request failed");
+            } else {
+                tracing::info!(
+                    status = status.as_u16(),
+                    ?latency,
+                    "finished processing request"
+                );
+            }
         }
+        let headers = response.headers_mut();
+        headers.insert(REQUEST_ID, self.request_id.clone());
+        cors::decorate(headers, self.grant.as_ref());
+        response
     }
-    response
-        .headers_mut()
-        .insert(REQUEST_ID, request_id.clone());
-    response
 }
 
 /// The response itself if it is already in the envelope, an opaque 500 with the request id
@@ -286,11 +309,13 @@ mod tests {
     use axum::body::Body;
     use axum::routing::get;
     use axum::Router;
+
+    use crate::config::CorsOrigins;
     use tower::ServiceExt;
 
     const TIMEOUT: Duration = Duration::from_millis(200);
 
-    fn app() -> Router {
+    fn app(cors: CorsPolicy) -> Router {
         Router::new()
             .route("/fast", get(|| async { reply::ok(&"fast") }))
             .route(
@@ -313,7 +338,13 @@ mod tests {
                 get(|| async { (StatusCode::BAD_REQUEST, "bad thing") }),
             )
             .route("/fails", get(|| async { reply::internal_error() }))
-            .layer(EdgeLayer::new(TIMEOUT))
+            .layer(EdgeLayer::new(TIMEOUT, cors))
+    }
+
+    const WEB_APP: &str = "https://app.example";
+
+    fn web_app_only() -> CorsPolicy {
+        CorsPolicy::new(CorsOrigins::List(vec![HeaderValue::from_static(WEB_APP)]))
     }
 
     async fn panicking_handler() -> Response {
@@ -325,10 +356,11 @@ mod tests {
         if let Some(id) = request_id {
             request = request.header(REQUEST_ID, id);
         }
-        let response = app()
-            .oneshot(request.body(Body::empty()).unwrap())
-            .await
-            .unwrap();
+        send(web_app_only(), request.body(Body::empty()).unwrap()).await
+    }
+
+    async fn send(cors: CorsPolicy, request: Request) -> (Response, serde_json::Value) {
+        let response = app(cors).oneshot(request).await.unwrap();
         let (parts, body) = response.into_parts();
         let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
         let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
@@ -379,5 +411,105 @@ mod tests {
         assert_eq!(body["status"], 400);
         assert_eq!(body["error"], "bad thing");
         assert!(response.headers().contains_key(REQUEST_ID));
+    }
+
+    fn from(origin: &str, method: Method, path: &str) -> Request {
+        Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::ORIGIN, origin)
+            .header(header::ACCESS_CONTROL_REQUEST_METHOD, "PATCH")
+            .body(Body::empty())
+            .unwrap()
+    }
+
+    fn header(response: &Response, name: HeaderName) -> Option<&str> {
+        response
+            .headers()
+            .get(name)
+            .map(|value| value.to_str().unwrap())
+    }
+
+    #[tokio::test]
+    async fn the_web_app_is_granted_cors_on_every_answer() {
+        for (path, status) in [
+            ("/fast", StatusCode::OK),
+            ("/plain", StatusCode::BAD_REQUEST),
+            ("/panics", StatusCode::INTERNAL_SERVER_ERROR),
+            ("/hangs", StatusCode::SERVICE_UNAVAILABLE),
+        ] {
+            let (response, _) = send(web_app_only(), from(WEB_APP, Method::GET, path)).await;
+            assert_eq!(response.status(), status, "{path}");
+            let granted = |name| header(&response, name);
+            assert_eq!(granted(header::ACCESS_CONTROL_ALLOW_ORIGIN), Some(WEB_APP));
+            assert_eq!(
+                granted(header::ACCESS_CONTROL_ALLOW_CREDENTIALS),
+                Some("true")
+            );
+            assert_eq!(
+                granted(header::ACCESS_CONTROL_EXPOSE_HEADERS),
+                Some("x-request-id")
+            );
+            assert_eq!(granted(header::VARY), Some("origin"), "{path}");
+        }
+    }
+
+    #[tokio::test]
+    async fn other_origins_and_plain_requests_get_only_the_vary() {
+        let foreign = from("https://evil.example", Method::GET, "/fast");
+        let (response, _) = send(web_app_only(), foreign).await;
+        let (plain, _) = get_path("/fast", None).await;
+        for response in [response, plain] {
+            assert_eq!(response.status(), StatusCode::OK);
+            assert_eq!(header(&response, header::VARY), Some("origin"));
+            for name in [
+                header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+                header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            ] {
+                assert_eq!(header(&response, name.clone()), None, "{name}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_preflight_is_answered_without_reaching_the_route() {
+        // `/hangs` has no OPTIONS handler and its GET never answers: a 200 comes from the edge.
+        let (response, _) = send(web_app_only(), from(WEB_APP, Method::OPTIONS, "/hangs")).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let methods = header(&response, header::ACCESS_CONTROL_ALLOW_METHODS).unwrap();
+        for method in ["GET", "POST", "PUT", "PATCH", "DELETE"] {
+            assert!(
+                methods.split(',').any(|m| m == method),
+                "{method}: {methods}"
+            );
+        }
+        let allowed = header(&response, header::ACCESS_CONTROL_ALLOW_HEADERS).unwrap();
+        assert!(
+            allowed.split(',').any(|h| h == "authorization"),
+            "{allowed}"
+        );
+        assert_eq!(
+            header(&response, header::ACCESS_CONTROL_ALLOW_ORIGIN),
+            Some(WEB_APP)
+        );
+        let foreign = from("https://evil.example", Method::OPTIONS, "/fast");
+        let (refused, _) = send(web_app_only(), foreign).await;
+        assert_eq!(header(&refused, header::ACCESS_CONTROL_ALLOW_ORIGIN), None);
+    }
+
+    #[tokio::test]
+    async fn any_origin_is_granted_without_credentials() {
+        let cors = CorsPolicy::new(CorsOrigins::Any);
+        let (response, _) =
+            send(cors, from("https://anywhere.example", Method::GET, "/fast")).await;
+        assert_eq!(
+            header(&response, header::ACCESS_CONTROL_ALLOW_ORIGIN),
+            Some("*")
+        );
+        assert_eq!(
+            header(&response, header::ACCESS_CONTROL_ALLOW_CREDENTIALS),
+            None
+        );
     }
 }

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod cors;
 mod cron;
 pub mod edge;
 pub mod error;

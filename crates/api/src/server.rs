@@ -4,29 +4,27 @@ use std::future::Future;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::{header, Method};
 use axum::routing::get;
 use axum::Router;
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
-use tower_http::cors::{AllowOrigin, CorsLayer};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::config::CorsOrigins;
-use crate::edge::{EdgeLayer, REQUEST_ID};
+use crate::cors::CorsPolicy;
+use crate::edge::EdgeLayer;
 use crate::error::ApiError;
 use crate::openapi::ApiDoc;
 use crate::state::AppState;
 use crate::{cron, expenses, health, webhooks};
 
-/// Every route of the service, with its middleware (outer → inner): CORS (so every answer, a
-/// timeout or a panic included, is readable by the web app), the edge (`edge.rs`), the body limit.
+/// Every route of the service, with its middleware (outer → inner): the edge (`edge.rs`: request
+/// id, CORS, timeout, panics, envelope), the body limit.
 pub fn router(state: AppState) -> Router {
+    let cors = CorsPolicy::new(state.config.cors_origins.clone());
     let middleware = ServiceBuilder::new()
-        .layer(cors(&state.config.cors_origins))
-        .layer(EdgeLayer::new(state.config.request_timeout))
+        .layer(EdgeLayer::new(state.config.request_timeout, cors))
         .layer(DefaultBodyLimit::max(state.config.body_limit_bytes));
     crate::metrics::handle();
     let (mut router, openapi) = api_router().split_for_parts();
@@ -108,28 +106,6 @@ async fn flush_invalidations(state: &AppState) {
             return;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-fn cors(origins: &CorsOrigins) -> CorsLayer {
-    let layer = CorsLayer::new()
-        .allow_methods([
-            Method::GET,
-            Method::POST,
-            Method::PUT,
-            Method::PATCH,
-            Method::DELETE,
-            Method::OPTIONS,
-        ])
-        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION, REQUEST_ID])
-        .expose_headers([REQUEST_ID])
-        // Only `Origin` changes a cacheable answer; preflights (OPTIONS) are never cached by HTTP caches.
-        .vary([header::ORIGIN]);
-    match origins {
-        CorsOrigins::Any => layer.allow_origin(AllowOrigin::any()),
-        CorsOrigins::List(list) => layer
-            .allow_origin(AllowOrigin::list(list.iter().cloned()))
-            .allow_credentials(true),
     }
 }
 

@@ -114,8 +114,8 @@ pub async fn shutdown_signal() {
 /// Logs to stderr: readable text by default, JSON with `LOG_FORMAT=json`; `RUST_LOG` filters.
 pub fn init_logging(format: &LogFormat) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -1,0 +1,91 @@
+//! CORS for the web app, applied by the edge (`edge.rs`) to every answer.
+//!
+//! Written by hand, like the edge, because tower-http's `CorsLayer` cost a cached read about a
+//! twentieth of its CPU: it built a header map per request and its configuration was cloned with
+//! every route's service. This policy is built once; a request costs a comparison of its `Origin`
+//! with the list and a few header inserts. It answers as that layer did for this service's
+//! configuration:
+//!
+//! - every answer varies on `Origin`;
+//! - an answer to an allowed origin carries `Access-Control-Allow-Origin` (the origin itself, or
+//!   `*` when any origin may call), `Access-Control-Expose-Headers: x-request-id` and, for a listed
+//!   origin, `Access-Control-Allow-Credentials: true` (the web app sends its Clerk cookie);
+//! - an `OPTIONS` request is a preflight: answered 200 with no body and the methods and headers
+//!   the API accepts, without reaching a route.
+//!
+//! A request without `Origin` is not a CORS request (browsers send it on every cross-origin call),
+//! so it gets the `Vary` alone.
+
+use axum::body::Body;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
+
+use crate::config::CorsOrigins;
+
+const ALLOW_METHODS: HeaderValue = HeaderValue::from_static("GET,POST,PUT,PATCH,DELETE,OPTIONS");
+const ALLOW_HEADERS: HeaderValue =
+    HeaderValue::from_static("content-type,authorization,x-request-id");
+const EXPOSE_HEADERS: HeaderValue = HeaderValue::from_static("x-request-id");
+const ORIGIN: HeaderValue = HeaderValue::from_static("origin");
+const ANY: HeaderValue = HeaderValue::from_static("*");
+const TRUE: HeaderValue = HeaderValue::from_static("true");
+
+/// Which origins may call, built once from `CORS_ALLOWED_ORIGINS`.
+#[derive(Debug, Clone)]
+pub struct CorsPolicy {
+    origins: CorsOrigins,
+}
+
+/// What one request from an allowed origin is granted.
+#[derive(Debug, Clone)]
+pub struct CorsGrant {
+    allow_origin: HeaderValue,
+    credentials: bool,
+}
+
+impl CorsPolicy {
+    pub fn new(origins: CorsOrigins) -> CorsPolicy {
+        CorsPolicy { origins }
+    }
+
+    /// The grant for a request's `Origin`; `None` without one or for an origin not allowed.
+    pub fn grant(&self, request_headers: &HeaderMap) -> Option<CorsGrant> {
+        let origin = request_headers.get(header::ORIGIN)?;
+        match &self.origins {
+            CorsOrigins::Any => Some(CorsGrant {
+                allow_origin: ANY,
+                credentials: false,
+            }),
+            CorsOrigins::List(list) => list.contains(origin).then(|| CorsGrant {
+                allow_origin: origin.clone(),
+                credentials: true,
+            }),
+        }
+    }
+}
+
+/// The answer to a preflight (any `OPTIONS` request): 200, no body, the methods and headers the
+/// API accepts. `decorate` adds the origin's grant, as to every answer; without it the browser
+/// refuses the call.
+pub fn preflight() -> Response {
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = StatusCode::OK;
+    let headers = response.headers_mut();
+    headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, ALLOW_METHODS);
+    headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, ALLOW_HEADERS);
+    response
+}
+
+/// Adds the CORS headers to an answer: the `Vary` always, the rest if the origin was granted.
+pub fn decorate(headers: &mut HeaderMap, grant: Option<&CorsGrant>) {
+    headers.append(header::VARY, ORIGIN);
+    let Some(grant) = grant else { return };
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        grant.allow_origin.clone(),
+    );
+    headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, EXPOSE_HEADERS);
+    if grant.credentials {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, TRUE);
+    }
+}
