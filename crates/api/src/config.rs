@@ -613,6 +613,34 @@ mod tests {
         }
     }
 
+    /// The defaults that `api --help` and `.env.example` state are the ones the code applies:
+    /// setting each to its documented default changes nothing.
+    #[test]
+    fn the_documented_defaults_are_the_applied_ones() {
+        // Written as prose, or (the cache backend) depending on other variables.
+        let prose = ["DATABASE_URL", "AUTH_MODE", "CACHE_BACKEND"];
+        let documented: Vec<(&str, &str)> = VARIABLES
+            .iter()
+            .filter(|(name, default, _)| !default.is_empty() && !prose.contains(name))
+            .map(|(name, default, _)| (*name, *default))
+            .collect();
+        let cloudflare = [
+            ("CLOUDFLARE_ACCOUNT_ID", "acc"),
+            ("CLOUDFLARE_KV_NAMESPACE", "ns"),
+            ("CLOUDFLARE_KV_API_TOKEN", "token"),
+        ];
+        let jwks = [(
+            "CLERK_JWKS_URL",
+            "https://clerk.example.com/.well-known/jwks.json",
+        )];
+        // The KV_* defaults apply with Cloudflare configured, the JWKS ones with a JWKS URL.
+        for base in [&[][..], &cloudflare[..], &jwks[..]] {
+            let implicit = config(base).unwrap();
+            let explicit = config(&[base, &documented[..]].concat()).unwrap();
+            assert_eq!(format!("{explicit:?}"), format!("{implicit:?}"));
+        }
+    }
+
     #[test]
     fn cors_lists_and_wildcard() {
         let config = config(&[(

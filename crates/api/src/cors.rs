@@ -17,7 +17,7 @@
 //! so it gets the `Vary` alone.
 
 use axum::body::Body;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::Response;
 
 use crate::config::CorsOrigins;
@@ -69,7 +69,6 @@ impl CorsPolicy {
 /// refuses the call.
 pub fn preflight() -> Response {
     let mut response = Response::new(Body::empty());
-    *response.status_mut() = StatusCode::OK;
     let headers = response.headers_mut();
     headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, ALLOW_METHODS);
     headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, ALLOW_HEADERS);

@@ -99,18 +99,7 @@ where
         let state = {
             let _entered = span.enter();
             tracing::debug!("started processing request");
-            if request.method() == Method::OPTIONS {
-                State::Answered {
-                    response: Some(cors::preflight()),
-                }
-            } else {
-                match catch_unwind(AssertUnwindSafe(|| self.inner.call(request))) {
-                    Ok(inner) => State::Running { inner, alarm: None },
-                    Err(panic) => State::Answered {
-                        response: Some(panicked(panic)),
-                    },
-                }
-            }
+            self.start(request)
         };
         EdgeFuture {
             state,
@@ -121,6 +110,27 @@ where
                 timer: Some(timer),
             },
             deadline,
+        }
+    }
+}
+
+impl<S> Edge<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    /// The handler running, or the answer when no handler runs: a preflight, or a handler that
+    /// panicked when called.
+    fn start(&mut self, request: Request) -> State<S::Future> {
+        if request.method() == Method::OPTIONS {
+            return State::Answered {
+                response: Some(cors::preflight()),
+            };
+        }
+        match catch_unwind(AssertUnwindSafe(|| self.inner.call(request))) {
+            Ok(inner) => State::Running { inner, alarm: None },
+            Err(panic) => State::Answered {
+                response: Some(panicked(panic)),
+            },
         }
     }
 }

@@ -30,7 +30,8 @@ const KEY_SAFE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b
 /// Cloudflare's bulk delete takes at most this many keys.
 const BULK_LIMIT: usize = 10_000;
 
-#[derive(Clone)]
+/// Derived `Debug` is safe: the token is a `SecretString`, which prints as redacted.
+#[derive(Clone, Debug)]
 pub struct CloudflareOptions {
     pub api_base: String,
     pub account_id: String,
@@ -75,18 +76,6 @@ impl CloudflareOptions {
             breaker_failures: 3,
             breaker_open_for: Duration::from_secs(10),
         }
-    }
-}
-
-impl fmt::Debug for CloudflareOptions {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CloudflareOptions")
-            .field("api_base", &self.api_base)
-            .field("account_id", &self.account_id)
-            .field("namespace_id", &self.namespace_id)
-            .field("token", &"[redacted]")
-            .field("budget_per_five_minutes", &self.budget_per_five_minutes)
-            .finish_non_exhaustive()
     }
 }
 
