@@ -2,9 +2,9 @@
 //!
 //! Written by hand, like the edge, because tower-http's `CorsLayer` cost a cached read about a
 //! twentieth of its CPU: it built a header map per request and its configuration was cloned with
-//! every route's service. This policy is built once; a request costs a comparison of its `Origin`
-//! with the list and a few header inserts. It answers as that layer did for this service's
-//! configuration:
+//! every route's service. Here a request costs a comparison of its `Origin` with the configured
+//! list (`CORS_ALLOWED_ORIGINS`) and a few header inserts. It answers as that layer did for this
+//! service's configuration:
 //!
 //! - every answer varies on `Origin`;
 //! - an answer to an allowed origin carries `Access-Control-Allow-Origin` (the origin itself, or
@@ -30,12 +30,6 @@ const ORIGIN: HeaderValue = HeaderValue::from_static("origin");
 const ANY: HeaderValue = HeaderValue::from_static("*");
 const TRUE: HeaderValue = HeaderValue::from_static("true");
 
-/// Which origins may call, built once from `CORS_ALLOWED_ORIGINS`.
-#[derive(Debug, Clone)]
-pub struct CorsPolicy {
-    origins: CorsOrigins,
-}
-
 /// What one request from an allowed origin is granted.
 #[derive(Debug, Clone)]
 pub struct CorsGrant {
@@ -43,15 +37,11 @@ pub struct CorsGrant {
     credentials: bool,
 }
 
-impl CorsPolicy {
-    pub fn new(origins: CorsOrigins) -> CorsPolicy {
-        CorsPolicy { origins }
-    }
-
+impl CorsOrigins {
     /// The grant for a request's `Origin`; `None` without one or for an origin not allowed.
     pub fn grant(&self, request_headers: &HeaderMap) -> Option<CorsGrant> {
         let origin = request_headers.get(header::ORIGIN)?;
-        match &self.origins {
+        match self {
             CorsOrigins::Any => Some(CorsGrant {
                 allow_origin: ANY,
                 credentials: false,

@@ -15,7 +15,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::{ApiError, ApiResult};
-use crate::health::ping_database;
+use crate::health::{ping_database, Ping};
 use crate::openapi::OperationErrors;
 use crate::reply;
 use crate::state::AppState;
@@ -57,12 +57,15 @@ fn claim(last: &Mutex<Option<Instant>>, every: Duration) -> Result<(), u64> {
     security((), ("cron" = [])))]
 async fn keep_alive(State(app): State<AppState>, headers: HeaderMap) -> ApiResult {
     authorize(app.config.cron_secret.as_ref(), &headers)?;
-    let mut database = ping_database(&app).await;
-    if database["ok"] == true {
+    let Ping {
+        answered,
+        report: mut database,
+    } = ping_database(&app).await;
+    if answered {
         database["prunedWebhookEvents"] = prune_webhook_events(&app).await;
     }
     let heartbeat = write_heartbeat(&app).await;
-    if database["ok"] != true {
+    if !answered {
         tracing::error!(%database, "keep-alive: database unreachable");
         return Err(ApiError::Unavailable(
             "keep-alive: the database did not answer".into(),

@@ -30,7 +30,8 @@ use pin_project_lite::pin_project;
 use tokio::time::Sleep;
 use tower::{Layer, Service};
 
-use crate::cors::{self, CorsGrant, CorsPolicy};
+use crate::config::CorsOrigins;
+use crate::cors::{self, CorsGrant};
 use crate::metrics::RequestTimer;
 use crate::reply::{self, InternalErrorMarker};
 
@@ -42,12 +43,12 @@ const PLAIN_ERROR_LIMIT: usize = 4096;
 #[derive(Clone, Debug)]
 pub struct EdgeLayer {
     timeout: Duration,
-    cors: Arc<CorsPolicy>,
+    cors: Arc<CorsOrigins>,
 }
 
 impl EdgeLayer {
-    /// Requests still running after `timeout` are answered 503; browsers may call as `cors` says.
-    pub fn new(timeout: Duration, cors: CorsPolicy) -> EdgeLayer {
+    /// Requests still running after `timeout` are answered 503; browsers may call from `cors`.
+    pub fn new(timeout: Duration, cors: CorsOrigins) -> EdgeLayer {
         EdgeLayer {
             timeout,
             cors: Arc::new(cors),
@@ -71,7 +72,7 @@ impl<S> Layer<S> for EdgeLayer {
 pub struct Edge<S> {
     inner: S,
     timeout: Duration,
-    cors: Arc<CorsPolicy>,
+    cors: Arc<CorsOrigins>,
 }
 
 impl<S> Service<Request> for Edge<S>
@@ -86,8 +87,8 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: Request) -> Self::Future {
-        let request_id = request_id(&mut request);
+    fn call(&mut self, request: Request) -> Self::Future {
+        let request_id = request_id(&request);
         let route = request
             .extensions()
             .get::<MatchedPath>()
@@ -221,16 +222,15 @@ where
     }
 }
 
-/// The caller's `x-request-id` if it sent one, else a new UUID; either way set on the request.
-fn request_id(request: &mut Request) -> HeaderValue {
+/// The caller's `x-request-id` if it sent one, else a new UUID. Handlers never read it, so it is
+/// not written into the request; the span and the answer carry it.
+fn request_id(request: &Request) -> HeaderValue {
     if let Some(id) = request.headers().get(REQUEST_ID) {
         return id.clone();
     }
     let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
     let text = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut text);
-    let id = HeaderValue::from_str(text).expect("a UUID is a valid header value");
-    request.headers_mut().insert(REQUEST_ID, id.clone());
-    id
+    HeaderValue::from_str(text).expect("a UUID is a valid header value")
 }
 
 /// One span per request, named by its route template (never the raw URI: it holds user ids).
@@ -320,12 +320,11 @@ mod tests {
     use axum::routing::get;
     use axum::Router;
 
-    use crate::config::CorsOrigins;
     use tower::ServiceExt;
 
     const TIMEOUT: Duration = Duration::from_millis(200);
 
-    fn app(cors: CorsPolicy) -> Router {
+    fn app(cors: CorsOrigins) -> Router {
         Router::new()
             .route("/fast", get(|| async { reply::ok(&"fast") }))
             .route(
@@ -353,8 +352,8 @@ mod tests {
 
     const WEB_APP: &str = "https://app.example";
 
-    fn web_app_only() -> CorsPolicy {
-        CorsPolicy::new(CorsOrigins::List(vec![HeaderValue::from_static(WEB_APP)]))
+    fn web_app_only() -> CorsOrigins {
+        CorsOrigins::List(vec![HeaderValue::from_static(WEB_APP)])
     }
 
     async fn panicking_handler() -> Response {
@@ -369,7 +368,7 @@ mod tests {
         send(web_app_only(), request.body(Body::empty()).unwrap()).await
     }
 
-    async fn send(cors: CorsPolicy, request: Request) -> (Response, serde_json::Value) {
+    async fn send(cors: CorsOrigins, request: Request) -> (Response, serde_json::Value) {
         let response = app(cors).oneshot(request).await.unwrap();
         let (parts, body) = response.into_parts();
         let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
@@ -510,9 +509,11 @@ mod tests {
 
     #[tokio::test]
     async fn any_origin_is_granted_without_credentials() {
-        let cors = CorsPolicy::new(CorsOrigins::Any);
-        let (response, _) =
-            send(cors, from("https://anywhere.example", Method::GET, "/fast")).await;
+        let (response, _) = send(
+            CorsOrigins::Any,
+            from("https://anywhere.example", Method::GET, "/fast"),
+        )
+        .await;
         assert_eq!(
             header(&response, header::ACCESS_CONTROL_ALLOW_ORIGIN),
             Some("*")

@@ -35,8 +35,11 @@ pub async fn alive() -> &'static str {
         (status = 503, description = "The database does not answer", body = Object),
         (status = 500, description = "Server fault", body = Failure)))]
 pub async fn ready(State(app): State<AppState>) -> Response {
-    let mut database = ping_database(&app).await;
-    if database["ok"] == true {
+    let Ping {
+        answered,
+        report: mut database,
+    } = ping_database(&app).await;
+    if answered {
         database["kind"] = json!(format!("{:?}", app.db.kind()).to_lowercase());
     }
     let probe = app.cache.probe().await;
@@ -46,7 +49,7 @@ pub async fn ready(State(app): State<AppState>) -> Response {
         "error": probe.err().map(|e| e.to_string()),
         "pendingInvalidations": app.cache.pending_invalidations(),
     });
-    let status = if database["ok"] == true {
+    let status = if answered {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
@@ -54,11 +57,23 @@ pub async fn ready(State(app): State<AppState>) -> Response {
     reply::success(status, &json!({"database": database, "cache": cache}))
 }
 
-/// `SELECT 1`: `{"ok": true, "latencyMs": …}` or `{"ok": false, "error": …}`.
-pub async fn ping_database(app: &AppState) -> Value {
+/// Whether the database answered `SELECT 1`, and the report for a reply.
+pub struct Ping {
+    pub answered: bool,
+    /// `{"ok": true, "latencyMs": …}` or `{"ok": false, "error": …}`.
+    pub report: Value,
+}
+
+pub async fn ping_database(app: &AppState) -> Ping {
     let started = Instant::now();
     match app.db.ping().await {
-        Ok(()) => json!({"ok": true, "latencyMs": started.elapsed().as_secs_f64() * 1000.0}),
-        Err(error) => json!({"ok": false, "error": error.to_string()}),
+        Ok(()) => Ping {
+            answered: true,
+            report: json!({"ok": true, "latencyMs": started.elapsed().as_secs_f64() * 1000.0}),
+        },
+        Err(error) => Ping {
+            answered: false,
+            report: json!({"ok": false, "error": error.to_string()}),
+        },
     }
 }

@@ -9,7 +9,7 @@ use futures::StreamExt;
 use kv_emulator::{Faults, Options};
 
 use crate::auth::KEY_A;
-use crate::webhooks::{clerk_user, event, SECRET};
+use crate::webhooks::{clerk_user, event, post_signed, SECRET};
 
 struct Process {
     child: Child,
@@ -200,20 +200,7 @@ async fn logs_carry_request_ids_and_never_secrets() {
     // A correctly signed delivery, so its body is parsed and applied, not refused unread.
     let body = serde_json::to_vec(&body).unwrap();
     let now = chrono::Utc::now().timestamp();
-    let signature = svix::webhooks::Webhook::new(SECRET)
-        .unwrap()
-        .sign("msg_log", now, &body)
-        .unwrap();
-    let delivered = client
-        .post(format!("{}/webhooks/clerk", process.base))
-        .header("content-type", "application/json")
-        .header("svix-id", "msg_log")
-        .header("svix-timestamp", now.to_string())
-        .header("svix-signature", signature)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let delivered = post_signed(&client, &process.base, SECRET, "msg_log", now, &body).await;
     assert_eq!(delivered.status(), 200);
     process.terminate();
     assert_eq!(process.exit_code().await, Some(0));

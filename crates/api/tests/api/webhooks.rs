@@ -59,21 +59,22 @@ pub fn event(kind: &str, data: Value, timestamp: i64) -> Value {
     })
 }
 
-/// Posts `body` signed with `secret` as Svix message `id` at `timestamp` (unix seconds).
-pub async fn deliver_signed(
-    app: &TestApp,
+/// Posts `body` to the webhook route at `base`, signed with `secret` as Svix message `id` at
+/// `timestamp` (unix seconds).
+pub async fn post_signed(
+    client: &reqwest::Client,
+    base: &str,
     secret: &str,
     id: &str,
     timestamp: i64,
     body: &[u8],
-) -> Reply {
+) -> reqwest::Response {
     let signature = Webhook::new(secret)
         .unwrap()
         .sign(id, timestamp, body)
         .unwrap();
-    let response = app
-        .client
-        .post(format!("{}/webhooks/clerk", app.base))
+    client
+        .post(format!("{base}/webhooks/clerk"))
         .header("content-type", "application/json")
         .header("svix-id", id)
         .header("svix-timestamp", timestamp.to_string())
@@ -81,8 +82,18 @@ pub async fn deliver_signed(
         .body(body.to_vec())
         .send()
         .await
-        .unwrap();
-    read(response).await
+        .unwrap()
+}
+
+/// `post_signed` to the test app, its reply read.
+pub async fn deliver_signed(
+    app: &TestApp,
+    secret: &str,
+    id: &str,
+    timestamp: i64,
+    body: &[u8],
+) -> Reply {
+    read(post_signed(&app.client, &app.base, secret, id, timestamp, body).await).await
 }
 
 pub async fn deliver(app: &TestApp, id: &str, body: &Value) -> Reply {
