@@ -8,6 +8,7 @@ use axum::http::{header, HeaderMap};
 
 use crate::error::ApiError;
 use crate::fields::UserId;
+use crate::session::SessionError;
 use crate::state::AppState;
 
 /// How the expense routes learn their user.
@@ -65,10 +66,10 @@ impl FromRequestParts<AppState> for Caller {
                 "missing session token: send Authorization: Bearer <token>".into(),
             )
         })?;
-        let user = verifier
-            .verify(token)
-            .await
-            .map_err(|rejected| ApiError::Unauthenticated(rejected.0))?;
+        let user = verifier.verify(token).await.map_err(|error| match error {
+            SessionError::Rejected(reason) => ApiError::Unauthenticated(reason),
+            SessionError::KeysUnavailable => ApiError::Unavailable(error.to_string()),
+        })?;
         Ok(Caller::User(user))
     }
 }

@@ -38,7 +38,7 @@ pub async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let _ = dotenvy::dotenv();
     let config = Config::from_env()?;
-    startup::init_logging(&config.log_format);
+    let _flush_logs_on_exit = startup::init_logging(&config.log_format);
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => startup::serve(config).await,
         Command::Migrate => {

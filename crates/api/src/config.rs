@@ -57,12 +57,17 @@ pub enum LogFormat {
 pub struct Config {
     /// May hold a password: never printed.
     pub database_url: SecretString,
+    /// A direct connection for migrations and LISTEN when `database_url` is pooled (Neon's
+    /// `DATABASE_URL_UNPOOLED`).
+    pub database_url_unpooled: Option<SecretString>,
     pub database_max_connections: u32,
     pub auto_migrate: bool,
     pub bind_addr: SocketAddr,
     /// Serve `/metrics` on this address instead of `BIND_ADDR`.
     pub metrics_addr: Option<SocketAddr>,
     pub cors_origins: CorsOrigins,
+    /// How long browsers may reuse a preflight's answer.
+    pub cors_max_age: Duration,
     pub cache_backend: CacheBackend,
     pub cache_ttl: Duration,
     /// TTL of in-process values in front of Cloudflare KV.
@@ -89,6 +94,11 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
         "postgres://… for production, sqlite://path for embedded",
     ),
     (
+        "DATABASE_URL_UNPOOLED",
+        "",
+        "direct postgres://… URL for migrations and LISTEN when DATABASE_URL goes through PgBouncer (Neon's -pooler hosts)",
+    ),
+    (
         "DATABASE_MAX_CONNECTIONS",
         "10",
         "pool size (SQLite uses at most 4)",
@@ -108,6 +118,11 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
         "CORS_ALLOWED_ORIGINS",
         DEFAULT_CORS_ORIGINS,
         "comma-separated origins of the web app, or *",
+    ),
+    (
+        "CORS_MAX_AGE_SECONDS",
+        "600",
+        "how long browsers may reuse a preflight answer (Access-Control-Max-Age)",
     ),
     (
         "BODY_LIMIT_BYTES",
@@ -226,6 +241,15 @@ impl Config {
                 "expected postgres://…, postgresql://… or sqlite:…",
             ));
         }
+        let database_url_unpooled = get("DATABASE_URL_UNPOOLED").map(|url| url.trim().to_owned());
+        if let Some(url) = &database_url_unpooled {
+            if formula_db::DbKind::of_url(url) != Some(formula_db::DbKind::Postgres) {
+                return Err(invalid(
+                    "DATABASE_URL_UNPOOLED",
+                    "expected a postgres://… or postgresql://… URL",
+                ));
+            }
+        }
         let cache_ttl_secs = parse(&get, "CACHE_TTL_SECONDS", 1200u64)?;
         if cache_ttl_secs < formula_cache::MIN_TTL_SECS {
             return Err(invalid(
@@ -241,6 +265,7 @@ impl Config {
         let (auth_mode, session) = parse_auth(&get, bind_addr)?;
         Ok(Config {
             database_url: SecretString::from(database_url),
+            database_url_unpooled: database_url_unpooled.map(SecretString::from),
             database_max_connections: parse(&get, "DATABASE_MAX_CONNECTIONS", 10)?,
             auto_migrate: parse_bool(&get, "AUTO_MIGRATE", true)?,
             bind_addr,
@@ -249,6 +274,7 @@ impl Config {
                 Some(_) => Some(parse(&get, "METRICS_ADDR", bind_addr)?),
             },
             cors_origins: parse_cors(get("CORS_ALLOWED_ORIGINS"))?,
+            cors_max_age: Duration::from_secs(parse(&get, "CORS_MAX_AGE_SECONDS", 600)?),
             cache_backend: parse_cache_backend(&get)?,
             cache_ttl: Duration::from_secs(cache_ttl_secs),
             local_cache_ttl: Duration::from_secs(parse(&get, "LOCAL_CACHE_TTL_SECONDS", 60)?),
@@ -443,6 +469,7 @@ fn parse_auth(
             KeySource::Jwks {
                 url: url.trim().to_owned(),
                 refetch_floor: Duration::from_secs(floor),
+                max_age: crate::session::JWKS_MAX_AGE,
             }
         }
         (None, None) => {

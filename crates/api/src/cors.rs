@@ -10,11 +10,15 @@
 //! - an answer to an allowed origin carries `Access-Control-Allow-Origin` (the origin itself, or
 //!   `*` when any origin may call), `Access-Control-Expose-Headers: x-request-id` and, for a listed
 //!   origin, `Access-Control-Allow-Credentials: true` (the web app sends its Clerk cookie);
-//! - an `OPTIONS` request is a preflight: answered 200 with no body and the methods and headers
-//!   the API accepts, without reaching a route.
+//! - an `OPTIONS` request is a preflight: answered 200 with no body, the methods and headers the
+//!   API accepts and `Access-Control-Max-Age` (`CORS_MAX_AGE_SECONDS`; without it browsers ask again
+//!   after 5 s, and the web app's calls all carry `Authorization`, so each would need one), without
+//!   reaching a route.
 //!
 //! A request without `Origin` is not a CORS request (browsers send it on every cross-origin call),
 //! so it gets the `Vary` alone.
+
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue};
@@ -29,6 +33,39 @@ const EXPOSE_HEADERS: HeaderValue = HeaderValue::from_static("x-request-id");
 const ORIGIN: HeaderValue = HeaderValue::from_static("origin");
 const ANY: HeaderValue = HeaderValue::from_static("*");
 const TRUE: HeaderValue = HeaderValue::from_static("true");
+
+/// The configured policy: who may call, and how long a preflight's answer may be reused.
+#[derive(Debug, Clone)]
+pub struct CorsPolicy {
+    origins: CorsOrigins,
+    max_age: HeaderValue,
+}
+
+impl CorsPolicy {
+    pub fn new(origins: CorsOrigins, max_age: Duration) -> CorsPolicy {
+        CorsPolicy {
+            origins,
+            max_age: HeaderValue::from(max_age.as_secs()),
+        }
+    }
+
+    /// The grant for a request's `Origin`; `None` without one or for an origin not allowed.
+    pub fn grant(&self, request_headers: &HeaderMap) -> Option<CorsGrant> {
+        self.origins.grant(request_headers)
+    }
+
+    /// The answer to a preflight (any `OPTIONS` request): 200, no body, the methods and headers
+    /// the API accepts, and how long to remember them. `decorate` adds the origin's grant, as to
+    /// every answer; without it the browser refuses the call.
+    pub fn preflight(&self) -> Response {
+        let mut response = Response::new(Body::empty());
+        let headers = response.headers_mut();
+        headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, ALLOW_METHODS);
+        headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, ALLOW_HEADERS);
+        headers.insert(header::ACCESS_CONTROL_MAX_AGE, self.max_age.clone());
+        response
+    }
+}
 
 /// What one request from an allowed origin is granted.
 #[derive(Debug, Clone)]
@@ -52,17 +89,6 @@ impl CorsOrigins {
             }),
         }
     }
-}
-
-/// The answer to a preflight (any `OPTIONS` request): 200, no body, the methods and headers the
-/// API accepts. `decorate` adds the origin's grant, as to every answer; without it the browser
-/// refuses the call.
-pub fn preflight() -> Response {
-    let mut response = Response::new(Body::empty());
-    let headers = response.headers_mut();
-    headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, ALLOW_METHODS);
-    headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, ALLOW_HEADERS);
-    response
 }
 
 /// Adds the CORS headers to an answer: the `Vary` always, the rest if the origin was granted.

@@ -30,8 +30,7 @@ use pin_project_lite::pin_project;
 use tokio::time::Sleep;
 use tower::{Layer, Service};
 
-use crate::config::CorsOrigins;
-use crate::cors::{self, CorsGrant};
+use crate::cors::{self, CorsGrant, CorsPolicy};
 use crate::metrics::RequestTimer;
 use crate::reply::{self, InternalErrorMarker};
 
@@ -43,12 +42,12 @@ const PLAIN_ERROR_LIMIT: usize = 4096;
 #[derive(Clone, Debug)]
 pub struct EdgeLayer {
     timeout: Duration,
-    cors: Arc<CorsOrigins>,
+    cors: Arc<CorsPolicy>,
 }
 
 impl EdgeLayer {
     /// Requests still running after `timeout` are answered 503; browsers may call from `cors`.
-    pub fn new(timeout: Duration, cors: CorsOrigins) -> EdgeLayer {
+    pub fn new(timeout: Duration, cors: CorsPolicy) -> EdgeLayer {
         EdgeLayer {
             timeout,
             cors: Arc::new(cors),
@@ -72,7 +71,7 @@ impl<S> Layer<S> for EdgeLayer {
 pub struct Edge<S> {
     inner: S,
     timeout: Duration,
-    cors: Arc<CorsOrigins>,
+    cors: Arc<CorsPolicy>,
 }
 
 impl<S> Service<Request> for Edge<S>
@@ -124,7 +123,7 @@ where
     fn start(&mut self, request: Request) -> State<S::Future> {
         if request.method() == Method::OPTIONS {
             return State::Answered {
-                response: Some(cors::preflight()),
+                response: Some(self.cors.preflight()),
             };
         }
         match catch_unwind(AssertUnwindSafe(|| self.inner.call(request))) {
@@ -322,6 +321,8 @@ mod tests {
 
     use tower::ServiceExt;
 
+    use crate::config::CorsOrigins;
+
     const TIMEOUT: Duration = Duration::from_millis(200);
 
     fn app(cors: CorsOrigins) -> Router {
@@ -347,7 +348,10 @@ mod tests {
                 get(|| async { (StatusCode::BAD_REQUEST, "bad thing") }),
             )
             .route("/fails", get(|| async { reply::internal_error() }))
-            .layer(EdgeLayer::new(TIMEOUT, cors))
+            .layer(EdgeLayer::new(
+                TIMEOUT,
+                CorsPolicy::new(cors, Duration::from_secs(600)),
+            ))
     }
 
     const WEB_APP: &str = "https://app.example";
@@ -493,6 +497,11 @@ mod tests {
                 "{method}: {methods}"
             );
         }
+        assert_eq!(
+            header(&response, header::ACCESS_CONTROL_MAX_AGE),
+            Some("600"),
+            "browsers may reuse the answer"
+        );
         let allowed = header(&response, header::ACCESS_CONTROL_ALLOW_HEADERS).unwrap();
         assert!(
             allowed.split(',').any(|h| h == "authorization"),

@@ -3,7 +3,9 @@
 //! Recorded elsewhere: `cache_lookups_total{layer,result}`, `cache_loads_total`,
 //! `cache_loads_coalesced_total`, `cache_pending_invalidations` (formula-cache),
 //! `kv_calls_total{op,outcome}`, `kv_requests_sent_total` (the Cloudflare client),
-//! `db_queries_total{op}` (formula-db).
+//! `db_queries_total{op}` (formula-db), `session_token_verifications_total`,
+//! `jwks_fetch_failures_total` (session), `peer_messages_dropped_total` (peers),
+//! `log_lines_dropped_total` (the log writer).
 
 use std::collections::HashMap;
 use std::sync::{LazyLock, OnceLock, RwLock};
@@ -13,6 +15,7 @@ use axum::http::{header, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use metrics::Histogram;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tracing_appender::non_blocking::ErrorCounter;
 
 const LATENCY: &str = "http_request_duration_seconds";
 
@@ -58,11 +61,22 @@ fn spawn_upkeep(handle: PrometheusHandle) {
 
 /// `GET /metrics`: the Prometheus text format.
 pub async fn render() -> Response {
+    if let Some(dropped) = DROPPED_LOG_LINES.get() {
+        metrics::counter!("log_lines_dropped_total").absolute(dropped.dropped_lines() as u64);
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         handle().render(),
     )
         .into_response()
+}
+
+/// The log writer's count of lines it dropped under overload, reported at each scrape.
+static DROPPED_LOG_LINES: OnceLock<ErrorCounter> = OnceLock::new();
+
+/// Reports `counter` as `log_lines_dropped_total` (set once, by the logging set-up).
+pub fn count_dropped_log_lines(counter: ErrorCounter) {
+    let _ = DROPPED_LOG_LINES.set(counter);
 }
 
 /// Times one request; labelled by method, route template and status without allocating

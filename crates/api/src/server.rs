@@ -12,6 +12,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::cors::CorsPolicy;
 use crate::edge::EdgeLayer;
 use crate::error::ApiError;
 use crate::openapi::ApiDoc;
@@ -21,7 +22,7 @@ use crate::{cron, expenses, health, webhooks};
 /// Every route of the service, with its middleware (outer → inner): the edge (`edge.rs`: request
 /// id, CORS, timeout, panics, envelope), the body limit.
 pub fn router(state: AppState) -> Router {
-    let cors = state.config.cors_origins.clone();
+    let cors = CorsPolicy::new(state.config.cors_origins.clone(), state.config.cors_max_age);
     let middleware = ServiceBuilder::new()
         .layer(EdgeLayer::new(state.config.request_timeout, cors))
         .layer(DefaultBodyLimit::max(state.config.body_limit_bytes));

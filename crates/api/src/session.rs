@@ -1,33 +1,53 @@
 //! Verifying Clerk session tokens: RS256 only, with the instance's public key from
-//! `CLERK_JWT_KEY` (no network) or from its JWKS (fetched, cached, refetched on an unknown `kid`
-//! at most once per floor). `exp`, `nbf` and `iat` get 5 s of clock skew; `azp` and `iss` are
-//! checked when configured. No cryptography here: `jsonwebtoken` does it.
+//! `CLERK_JWT_KEY` (no network) or from its JWKS. `exp`, `nbf` and `iat` get 5 s of clock skew;
+//! `azp` and `iss` are checked when configured (a configured issuer makes `iss` required). No
+//! cryptography here: `jsonwebtoken` (on aws-lc-rs) does it.
+//!
+//! - **Verified once.** A token that verifies is remembered (bounded, keyed by the SHA-256 of the
+//!   exact token string) until its own `exp`, never longer; `exp` and `nbf` are checked again on
+//!   every use. A token that fails is never remembered, and a change of the JWKS forgets them all.
+//!   Clerk's tokens live 60 s and the web app sends the same one with every call of that minute, so
+//!   a hot read pays a hash, not an RSA verification.
+//! - **The JWKS** is fetched on the first token, refreshed in the background once older than its
+//!   max age, and refetched on an unknown `kid` at most once per floor. A failed fetch counts for
+//!   the floor too and backs off; meanwhile the last good keys keep serving, as Clerk's SDKs do.
+//!   One fetch runs at a time, with a short timeout: requests never queue behind several.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
+use moka::sync::Cache as Moka;
 use serde::Deserialize;
-use tokio::sync::{Mutex, RwLock};
 
 use crate::fields::UserId;
 
 /// Clock skew allowed on `exp`, `nbf` and `iat`, as Clerk's SDK allows.
 const LEEWAY_SECS: u64 = 5;
-/// How long fetched keys are trusted before a refetch (Clerk's SDK: 5 minutes).
-const JWKS_TTL: Duration = Duration::from_secs(300);
+/// How long fetched keys are used before a background refresh (Clerk's SDK: 5 minutes).
+pub const JWKS_MAX_AGE: Duration = Duration::from_secs(300);
+/// One JWKS fetch gives up after this long; requests waiting on it are answered then.
+const JWKS_FETCH_TIMEOUT: Duration = Duration::from_secs(3);
+/// The longest pause between two JWKS attempts while it keeps failing.
+const JWKS_MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// Verified tokens remembered at most (each about 150 bytes).
+const TOKEN_CACHE_ENTRIES: u64 = 10_000;
 
 /// Where the public keys come from.
 #[derive(Debug, Clone)]
 pub enum KeySource {
     /// `CLERK_JWT_KEY`: the PEM of the instance's RSA public key.
     Pem(String),
-    /// `CLERK_JWKS_URL`, and the least time between two fetches.
+    /// `CLERK_JWKS_URL`, the least time between two fetches, and how long keys are used before a
+    /// background refresh.
     Jwks {
         url: String,
         refetch_floor: Duration,
+        max_age: Duration,
     },
 }
 
@@ -40,52 +60,139 @@ pub struct SessionSettings {
     pub issuer: Option<String>,
 }
 
-/// Why a token was refused; the sentence goes to the client.
+/// Why a token gave no user.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct Rejected(pub String);
+pub enum SessionError {
+    /// The token is refused; the sentence goes to the client (401).
+    #[error("{0}")]
+    Rejected(String),
+    /// No key was ever fetched from the JWKS: the token cannot be checked yet (503).
+    #[error("session keys are unavailable; try again shortly")]
+    KeysUnavailable,
+}
 
 #[derive(Deserialize)]
 struct Claims {
     sub: String,
     azp: Option<String>,
     iat: Option<u64>,
+    exp: u64,
+    nbf: Option<u64>,
+}
+
+/// What a verified token established, and the times it is good between.
+#[derive(Clone)]
+struct Verified {
+    user: UserId,
+    exp: u64,
+    nbf: Option<u64>,
+}
+
+impl Verified {
+    /// `exp` and `nbf` against the clock now, with the same skew as the first verification.
+    fn check_times(&self, now: u64) -> Result<(), SessionError> {
+        if self.exp + LEEWAY_SECS < now {
+            return Err(reject("session token expired"));
+        }
+        if self.nbf.is_some_and(|nbf| nbf > now + LEEWAY_SECS) {
+            return Err(reject("session token not yet valid"));
+        }
+        Ok(())
+    }
+}
+
+type TokenDigest = [u8; 32];
+
+/// Verified tokens by the SHA-256 of their text, each kept until its `exp`.
+type TokenCache = Moka<TokenDigest, Verified>;
+
+struct UntilExp;
+
+impl moka::Expiry<TokenDigest, Verified> for UntilExp {
+    fn expire_after_create(
+        &self,
+        _: &TokenDigest,
+        value: &Verified,
+        _: Instant,
+    ) -> Option<Duration> {
+        let now = jsonwebtoken::get_current_timestamp();
+        Some(Duration::from_secs(value.exp.saturating_sub(now)))
+    }
 }
 
 pub struct SessionVerifier {
     keys: Keys,
     validation: Validation,
     authorized_parties: Vec<String>,
+    tokens: TokenCache,
+    /// Full (RSA) verifications done: the token cache's misses.
+    verifications: AtomicU64,
 }
 
 enum Keys {
     Static(DecodingKey),
-    Jwks(Jwks),
+    Jwks(Arc<Jwks>),
 }
 
 impl SessionVerifier {
+    /// The verifier of `settings`; the PEM key was checked when the configuration was read.
     pub fn new(settings: &SessionSettings) -> Result<SessionVerifier, String> {
+        let tokens: TokenCache = Moka::builder()
+            .max_capacity(TOKEN_CACHE_ENTRIES)
+            .expire_after(UntilExp)
+            .build();
         let keys = match &settings.keys {
             KeySource::Pem(pem) => Keys::Static(parse_pem(pem)?),
-            KeySource::Jwks { url, refetch_floor } => Keys::Jwks(Jwks::new(url, *refetch_floor)?),
+            KeySource::Jwks {
+                url,
+                refetch_floor,
+                max_age,
+            } => Keys::Jwks(Arc::new(Jwks::new(
+                url,
+                *refetch_floor,
+                *max_age,
+                tokens.clone(),
+            )?)),
         };
         let mut validation = Validation::new(Algorithm::RS256);
         validation.leeway = LEEWAY_SECS;
         validation.validate_nbf = true;
         validation.validate_aud = false;
-        validation.set_required_spec_claims(&["exp", "sub"]);
         if let Some(issuer) = &settings.issuer {
             validation.set_issuer(&[issuer]);
+            validation.set_required_spec_claims(&["exp", "sub", "iss"]);
+        } else {
+            validation.set_required_spec_claims(&["exp", "sub"]);
         }
         Ok(SessionVerifier {
             keys,
             validation,
             authorized_parties: settings.authorized_parties.clone(),
+            tokens,
+            verifications: AtomicU64::new(0),
         })
     }
 
-    /// The user a valid token names.
-    pub async fn verify(&self, token: &str) -> Result<UserId, Rejected> {
+    /// The user a valid token names: from the token cache, else by a full verification.
+    pub async fn verify(&self, token: &str) -> Result<UserId, SessionError> {
+        let now = jsonwebtoken::get_current_timestamp();
+        let digest = digest(token);
+        if let Some(verified) = self.tokens.get(&digest) {
+            verified.check_times(now)?;
+            return Ok(verified.user);
+        }
+        let verified = self.verify_signature(token).await?;
+        verified.check_times(now)?;
+        self.tokens.insert(digest, verified.clone());
+        Ok(verified.user)
+    }
+
+    /// How many tokens were verified in full (signature included) since start-up.
+    pub fn verifications(&self) -> u64 {
+        self.verifications.load(Ordering::Relaxed)
+    }
+
+    async fn verify_signature(&self, token: &str) -> Result<Verified, SessionError> {
         let header = decode_header(token).map_err(|_| reject("malformed session token"))?;
         if header.alg != Algorithm::RS256 {
             return Err(reject("session token must be signed with RS256"));
@@ -94,6 +201,8 @@ impl SessionVerifier {
             Keys::Static(key) => key.clone(),
             Keys::Jwks(jwks) => jwks.key(header.kid.as_deref()).await?,
         };
+        self.verifications.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("session_token_verifications_total").increment(1);
         let claims = decode::<Claims>(token, &key, &self.validation)
             .map_err(|error| reject(describe(error.kind())))?
             .claims;
@@ -111,12 +220,25 @@ impl SessionVerifier {
                 "session token was not issued for an authorized party",
             ));
         }
-        UserId::parse(&claims.sub).map_err(|reason| reject(&format!("session token sub: {reason}")))
+        let user = UserId::parse(&claims.sub)
+            .map_err(|reason| reject(&format!("session token sub: {reason}")))?;
+        Ok(Verified {
+            user,
+            exp: claims.exp,
+            nbf: claims.nbf,
+        })
     }
 }
 
-fn reject(message: &str) -> Rejected {
-    Rejected(message.to_owned())
+fn digest(token: &str) -> TokenDigest {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
+    let mut bytes = [0u8; 32];
+    bytes.copy_from_slice(digest.as_ref());
+    bytes
+}
+
+fn reject(message: &str) -> SessionError {
+    SessionError::Rejected(message.to_owned())
 }
 
 fn describe(kind: &ErrorKind) -> &'static str {
@@ -141,10 +263,13 @@ pub fn parse_pem(pem: &str) -> Result<DecodingKey, String> {
 struct Jwks {
     url: String,
     client: reqwest::Client,
-    keys: RwLock<JwksState>,
-    /// Held while fetching, so concurrent misses fetch once.
-    fetching: Mutex<()>,
+    state: RwLock<JwksState>,
+    /// Held while fetching: one fetch at a time, and requests that need it wait for that one.
+    fetching: tokio::sync::Mutex<()>,
     refetch_floor: Duration,
+    max_age: Duration,
+    /// Forgotten when the key set changes.
+    tokens: TokenCache,
 }
 
 #[derive(Default)]
@@ -152,7 +277,12 @@ struct JwksState {
     keys: HashMap<String, DecodingKey>,
     /// A key set without `kid`s can still verify a token without one.
     unnamed: Vec<DecodingKey>,
+    /// The fetched key set as text, to tell a change from a refresh.
+    fingerprint: String,
     fetched_at: Option<Instant>,
+    /// The last fetch, whether it worked, and how many failed in a row since the last success.
+    attempted_at: Option<Instant>,
+    failures: u32,
 }
 
 impl JwksState {
@@ -166,54 +296,110 @@ impl JwksState {
         }
     }
 
-    /// The key, unless it is unknown or the set is older than `JWKS_TTL`.
-    fn fresh_key(&self, kid: Option<&str>) -> Option<DecodingKey> {
-        let fresh = self.fetched_at.is_some_and(|at| at.elapsed() < JWKS_TTL);
-        fresh.then(|| self.find(kid)).flatten()
+    /// Whether another fetch may start: the floor after the last attempt, doubled per failure.
+    fn may_fetch(&self, floor: Duration) -> bool {
+        let wait = floor
+            .saturating_mul(1 << self.failures.min(16))
+            .min(JWKS_MAX_BACKOFF.max(floor));
+        self.attempted_at.is_none_or(|at| at.elapsed() >= wait)
     }
 }
 
 impl Jwks {
-    fn new(url: &str, refetch_floor: Duration) -> Result<Jwks, String> {
+    fn new(
+        url: &str,
+        refetch_floor: Duration,
+        max_age: Duration,
+        tokens: TokenCache,
+    ) -> Result<Jwks, String> {
         let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
+            .timeout(JWKS_FETCH_TIMEOUT)
             .build()
             .map_err(|e| e.to_string())?;
         Ok(Jwks {
             url: url.to_owned(),
             client,
-            keys: RwLock::new(JwksState::default()),
-            fetching: Mutex::new(()),
+            state: RwLock::new(JwksState::default()),
+            fetching: tokio::sync::Mutex::new(()),
             refetch_floor,
+            max_age,
+            tokens,
         })
     }
 
-    async fn key(&self, kid: Option<&str>) -> Result<DecodingKey, Rejected> {
-        if let Some(key) = self.keys.read().await.fresh_key(kid) {
+    /// The key of `kid`: a known one at once (refreshing old keys in the background), an unknown
+    /// one after one fetch, if a fetch may run now.
+    async fn key(self: &Arc<Self>, kid: Option<&str>) -> Result<DecodingKey, SessionError> {
+        let (known, refresh_due) = {
+            let state = self.state.read().expect("jwks lock");
+            let old = state
+                .fetched_at
+                .is_some_and(|at| at.elapsed() >= self.max_age);
+            (state.find(kid), old && state.may_fetch(self.refetch_floor))
+        };
+        if let Some(key) = known {
+            if refresh_due {
+                self.refresh_in_background();
+            }
             return Ok(key);
         }
         let _fetching = self.fetching.lock().await;
         let may_fetch = {
-            let state = self.keys.read().await;
-            // Another request may have fetched while this one waited for the lock.
-            if let Some(key) = state.fresh_key(kid) {
+            let state = self.state.read().expect("jwks lock");
+            // The fetch this request waited for may have brought the key.
+            if let Some(key) = state.find(kid) {
                 return Ok(key);
             }
-            state
-                .fetched_at
-                .is_none_or(|at| at.elapsed() >= self.refetch_floor)
+            state.may_fetch(self.refetch_floor)
         };
         if may_fetch {
-            match self.fetch().await {
-                Ok(fetched) => *self.keys.write().await = fetched,
-                Err(error) => tracing::warn!(url = %self.url, %error, "JWKS fetch failed"),
+            self.refresh().await;
+        }
+        let state = self.state.read().expect("jwks lock");
+        match state.find(kid) {
+            Some(key) => Ok(key),
+            None if state.fetched_at.is_none() => Err(SessionError::KeysUnavailable),
+            None => Err(reject("session token signed with an unknown key")),
+        }
+    }
+
+    fn refresh_in_background(self: &Arc<Self>) {
+        let jwks = Arc::clone(self);
+        tokio::spawn(async move {
+            if let Ok(_fetching) = jwks.fetching.try_lock() {
+                if jwks
+                    .state
+                    .read()
+                    .expect("jwks lock")
+                    .may_fetch(jwks.refetch_floor)
+                {
+                    jwks.refresh().await;
+                }
+            }
+        });
+    }
+
+    /// One fetch; on success the keys are replaced (and the token cache emptied if they
+    /// changed), on failure the last good keys stay and the next attempt waits longer.
+    async fn refresh(&self) {
+        let fetched = self.fetch().await;
+        let mut state = self.state.write().expect("jwks lock");
+        state.attempted_at = Some(Instant::now());
+        match fetched {
+            Ok(mut fetched) => {
+                if fetched.fingerprint != state.fingerprint {
+                    self.tokens.invalidate_all();
+                }
+                fetched.attempted_at = state.attempted_at;
+                *state = fetched;
+            }
+            Err(error) => {
+                state.failures = state.failures.saturating_add(1);
+                metrics::counter!("jwks_fetch_failures_total").increment(1);
+                tracing::warn!(url = %self.url, %error, failures = state.failures,
+                    "JWKS fetch failed; the last good keys stay in use");
             }
         }
-        self.keys
-            .read()
-            .await
-            .find(kid)
-            .ok_or_else(|| reject("session token signed with an unknown key"))
     }
 
     async fn fetch(&self) -> Result<JwksState, String> {
@@ -228,6 +414,7 @@ impl Jwks {
             .await
             .map_err(|e| e.without_url().to_string())?;
         let mut state = JwksState {
+            fingerprint: serde_json::to_string(&set.keys).unwrap_or_default(),
             fetched_at: Some(Instant::now()),
             ..JwksState::default()
         };

@@ -7,6 +7,7 @@ use formula_cache::{Cache, CacheOptions, CloudflareKv, KvStore};
 use formula_db::{DbOptions, DynStore};
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
+use tracing_appender::non_blocking::WorkerGuard;
 
 use crate::config::{CacheBackend, Config, LogFormat};
 use crate::state::AppState;
@@ -14,12 +15,21 @@ use crate::state::AppState;
 /// Opens the database (migrating it when configured to) at the configured URL.
 pub async fn open_database(config: &Config, migrate: bool) -> anyhow::Result<DynStore> {
     let mut options = DbOptions::new(config.database_url.expose_secret());
+    if let Some(direct) = &config.database_url_unpooled {
+        let direct = direct.expose_secret();
+        // Neon's Vercel integration sets both: DATABASE_URL is then the pooled one.
+        options.pooled |= direct != options.url;
+        options.direct_url = Some(direct.to_owned());
+    }
     options.migrate = migrate;
     options.max_connections = config.database_max_connections;
-    let kind = formula_db::DbKind::of_url(&options.url);
+    let kind = match formula_db::DbKind::of_url(&options.url) {
+        Some(formula_db::DbKind::Sqlite) => "SQLite",
+        _ => "Postgres",
+    };
     formula_db::connect(&options)
         .await
-        .with_context(|| format!("opening the {kind:?} database named by DATABASE_URL"))
+        .with_context(|| format!("opening the {kind} database named by DATABASE_URL"))
 }
 
 /// The remote cache layer the configuration names, if any.
@@ -44,7 +54,15 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
             ..CacheOptions::default()
         },
     );
-    crate::peers::connect(&config, &db, &cache).await?;
+    let direct_url = config
+        .database_url_unpooled
+        .as_ref()
+        .map(|url| url.expose_secret().to_owned())
+        .or_else(|| {
+            let url = config.database_url.expose_secret();
+            (!formula_db::is_pooled_url(url)).then(|| url.to_owned())
+        });
+    crate::peers::connect(direct_url.as_deref(), &db, &cache, config.local_cache_ttl).await?;
     AppState::new(config, db, cache)
 }
 
@@ -112,15 +130,34 @@ pub async fn shutdown_signal() {
 }
 
 /// Logs to stderr: readable text by default, JSON with `LOG_FORMAT=json`; `RUST_LOG` filters.
-pub fn init_logging(format: &LogFormat) {
+///
+/// Lines are written by a thread of their own (tracing-appender), batched into a buffer that is
+/// flushed whenever the queue runs dry, so a request never waits on stderr. Under overload the
+/// queue (`LOG_QUEUE_LINES`) fills and further lines are dropped and counted
+/// (`log_lines_dropped_total`), never blocking a request. Keep the guard until the process ends:
+/// dropping it flushes what is queued.
+pub fn init_logging(format: &LogFormat) -> WorkerGuard {
     use tracing_subscriber::EnvFilter;
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(true)
+        .buffered_lines_limit(LOG_QUEUE_LINES)
+        .thread_name("log-writer")
+        .finish(std::io::BufWriter::with_capacity(
+            64 << 10,
+            std::io::stderr(),
+        ));
+    crate::metrics::count_dropped_log_lines(writer.error_counter());
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
+    guard
 }
+
+/// Log lines queued for the writer thread at most; beyond, lines are dropped (and counted).
+const LOG_QUEUE_LINES: usize = 16_384;

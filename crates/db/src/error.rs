@@ -15,6 +15,19 @@ pub enum DbError {
     /// The URL names no supported database.
     #[error("unsupported database URL scheme (expected postgres://, postgresql:// or sqlite:)")]
     UnsupportedUrl,
+    /// The database URL could not be read.
+    #[error("invalid database URL: {0}")]
+    BadUrl(String),
+    /// Migrations need a direct connection, and only a pooled (PgBouncer) URL was given.
+    #[error(
+        "migrations need a direct connection, and DATABASE_URL goes through a pooler (PgBouncer): \
+         set DATABASE_URL_UNPOOLED to the direct URL, or AUTO_MIGRATE=false"
+    )]
+    MigrationNeedsDirectUrl,
+    /// TLS to the server failed: it does not offer TLS that `sslmode` requires, or its certificate
+    /// does not verify against `sslrootcert`.
+    #[error("TLS to the database failed (check sslmode and sslrootcert in the URL)")]
+    Tls(#[source] sqlx::Error),
     /// Any other database failure: a bug or a schema mismatch.
     #[error("database query failed")]
     Query(#[source] sqlx::Error),
@@ -26,6 +39,23 @@ impl From<sqlx::Error> for DbError {
             DbError::Unavailable(error)
         } else {
             DbError::Query(error)
+        }
+    }
+}
+
+impl DbError {
+    /// An error of opening a pool: TLS failures named as such.
+    pub(crate) fn connecting(error: sqlx::Error) -> DbError {
+        let refused_certificate = match &error {
+            sqlx::Error::Io(io) => io
+                .get_ref()
+                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some()),
+            _ => false,
+        };
+        if refused_certificate || matches!(error, sqlx::Error::Tls(_)) {
+            DbError::Tls(error)
+        } else {
+            error.into()
         }
     }
 }

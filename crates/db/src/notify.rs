@@ -1,6 +1,8 @@
 //! Postgres LISTEN/NOTIFY, for telling other instances of the service which cache keys a write
 //! made stale. Nothing new to run: the database they already share carries the messages.
 
+use std::time::Duration;
+
 use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
 
 use crate::DbError;
@@ -19,8 +21,15 @@ pub struct PgSubscription {
 }
 
 impl PgNotifier {
+    /// Connects to `url`, which must be a direct connection (LISTEN does not work through a
+    /// transaction-mode pooler).
     pub async fn connect(url: &str) -> Result<PgNotifier, DbError> {
-        let pool = PgPoolOptions::new().max_connections(2).connect(url).await?;
+        let pool = PgPoolOptions::new()
+            .max_connections(2)
+            .acquire_timeout(Duration::from_secs(2))
+            .connect_with(crate::postgres_options(url)?)
+            .await
+            .map_err(DbError::connecting)?;
         Ok(PgNotifier { pool })
     }
 

@@ -4,7 +4,12 @@
 
 use async_trait::async_trait;
 use chrono::NaiveDateTime;
-use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Pool, Type};
+use std::ops::{Deref, DerefMut};
+
+use sqlx::database::HasStatementCache;
+use sqlx::pool::PoolConnection;
+use sqlx::query::{Query, QueryAs};
+use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Pool, Transaction, Type};
 
 use crate::models::{
     now_millis, BillableCost, BillableCostPatch, BillableDefaults, Equipment, EquipmentPatch,
@@ -68,6 +73,46 @@ pub trait Store: Send + Sync + 'static {
 pub(crate) struct SqlStore<DB: Database> {
     pub(crate) pool: Pool<DB>,
     pub(crate) kind: DbKind,
+    /// Behind PgBouncer in transaction mode: every call runs in a transaction (the pooler keeps a
+    /// server connection only that long) with unnamed statements (a named one may not exist on
+    /// the next transaction's server connection).
+    pub(crate) pooled: bool,
+}
+
+/// The connection one store call runs on: a transaction when pooled, else a pool connection.
+enum Call<DB: Database> {
+    Direct(PoolConnection<DB>),
+    Pooled(Transaction<'static, DB>),
+}
+
+impl<DB: Database> Deref for Call<DB> {
+    type Target = DB::Connection;
+
+    fn deref(&self) -> &DB::Connection {
+        match self {
+            Call::Direct(conn) => conn,
+            Call::Pooled(tx) => tx,
+        }
+    }
+}
+
+impl<DB: Database> DerefMut for Call<DB> {
+    fn deref_mut(&mut self) -> &mut DB::Connection {
+        match self {
+            Call::Direct(conn) => conn,
+            Call::Pooled(tx) => tx,
+        }
+    }
+}
+
+impl<DB: Database> Call<DB> {
+    /// Ends the call: commits its transaction, if it has one.
+    async fn finish(self) -> Result<()> {
+        if let Call::Pooled(tx) = self {
+            tx.commit().await?;
+        }
+        Ok(())
+    }
 }
 
 const FIXED_COLUMNS: &str =
@@ -92,7 +137,7 @@ macro_rules! for_sql_drivers {
         $(#[$attr])*
         impl<DB> $($head)*
         where
-            DB: Database,
+            DB: Database + HasStatementCache,
             for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
             for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
             i32: for<'q> Encode<'q, DB> + Type<DB>,
@@ -115,10 +160,32 @@ macro_rules! for_sql_drivers {
 
 for_sql_drivers! {
 impl<DB> [SqlStore<DB>] {
+    /// A connection for a call of one statement (see `pooled`).
+    async fn call(&self) -> Result<Call<DB>> {
+        Ok(if self.pooled {
+            Call::Pooled(self.pool.begin().await?)
+        } else {
+            Call::Direct(self.pool.acquire().await?)
+        })
+    }
+
+    /// A statement; prepared once per connection unless pooled (see `pooled`).
+    fn query<'q>(&self, sql: &'q str) -> Query<'q, DB, DB::Arguments<'q>> {
+        sqlx::query(sql).persistent(!self.pooled)
+    }
+
+    /// A statement whose rows are `O`; prepared as `query` says.
+    fn query_as<'q, O>(&self, sql: &'q str) -> QueryAs<'q, DB, O, DB::Arguments<'q>>
+    where
+        O: for<'r> FromRow<'r, DB::Row>,
+    {
+        sqlx::query_as(sql).persistent(!self.pooled)
+    }
+
     /// Inserts a minimal `users` row (plan "free") unless the user exists: the Clerk webhook may
     /// not have arrived yet, and every expense has a foreign key to `users`.
-    async fn ensure_user(conn: &mut DB::Connection, user_id: &str, now: NaiveDateTime) -> Result<()> {
-        sqlx::query(
+    async fn ensure_user(&self, conn: &mut DB::Connection, user_id: &str, now: NaiveDateTime) -> Result<()> {
+        self.query(
             r#"INSERT INTO users (id, plan, "createdAt", "updatedAt") VALUES ($1, 'free', $2, $2)
                ON CONFLICT (id) DO NOTHING"#,
         )
@@ -132,8 +199,8 @@ impl<DB> [SqlStore<DB>] {
     async fn insert_fixed_cost(&self, user_id: &str, new: &NewFixedCost) -> Result<FixedCost> {
         let now = now_millis();
         let mut tx = self.pool.begin().await?;
-        Self::ensure_user(&mut tx, user_id, now).await?;
-        let row = sqlx::query_as::<DB, FixedCost>(sql!(
+        self.ensure_user(&mut tx, user_id, now).await?;
+        let row = self.query_as::<FixedCost>(sql!(
             FIXED_COLUMNS,
             r#"INSERT INTO "expenses-fixed-cost" ("userId", rank, name, amount, period, category, "createdAt", "updatedAt")
                VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING {columns}"#
@@ -151,14 +218,13 @@ impl<DB> [SqlStore<DB>] {
         Ok(row)
     }
 
-    async fn patch_fixed_cost(
-        conn: &mut DB::Connection,
+    async fn patch_fixed_cost(&self, conn: &mut DB::Connection,
         user_id: &str,
         id: i32,
         patch: &FixedCostPatch,
         now: NaiveDateTime,
     ) -> Result<FixedCost> {
-        sqlx::query_as::<DB, FixedCost>(sql!(
+        self.query_as::<FixedCost>(sql!(
             FIXED_COLUMNS,
             r#"UPDATE "expenses-fixed-cost" SET
                  name = COALESCE($3, name), amount = COALESCE($4, amount),
@@ -183,8 +249,8 @@ impl<DB> [SqlStore<DB>] {
     async fn insert_equipment(&self, user_id: &str, new: &NewEquipment) -> Result<Equipment> {
         let now = now_millis();
         let mut tx = self.pool.begin().await?;
-        Self::ensure_user(&mut tx, user_id, now).await?;
-        let row = sqlx::query_as::<DB, Equipment>(sql!(
+        self.ensure_user(&mut tx, user_id, now).await?;
+        let row = self.query_as::<Equipment>(sql!(
             EQUIPMENT_COLUMNS,
             r#"INSERT INTO "equipment-expense" ("userId", name, amount, rank, category, "purchaseDate", usage, "lifeSpan", "createdAt", "updatedAt")
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING {columns}"#
@@ -204,14 +270,13 @@ impl<DB> [SqlStore<DB>] {
         Ok(row)
     }
 
-    async fn patch_equipment(
-        conn: &mut DB::Connection,
+    async fn patch_equipment(&self, conn: &mut DB::Connection,
         user_id: &str,
         id: i32,
         patch: &EquipmentPatch,
         now: NaiveDateTime,
     ) -> Result<Equipment> {
-        sqlx::query_as::<DB, Equipment>(sql!(
+        self.query_as::<Equipment>(sql!(
             EQUIPMENT_COLUMNS,
             r#"UPDATE "equipment-expense" SET
                  name = COALESCE($3, name), amount = COALESCE($4, amount),
@@ -238,22 +303,24 @@ impl<DB> [SqlStore<DB>] {
     /// Deletes the row `id` of `table` if it belongs to the user; `NotFound` names `entity`.
     async fn delete_owned(&self, table: &str, entity: &str, user_id: &str, id: i32) -> Result<()> {
         let sql = format!(r#"DELETE FROM "{table}" WHERE id = $1 AND "userId" = $2 RETURNING id"#);
-        let deleted = sqlx::query(&sql)
+        let mut call = self.call().await?;
+        let deleted = self.query(&sql)
             .bind(id)
             .bind(user_id.to_owned())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *call)
             .await?;
+        call.finish().await?;
         deleted.map(|_| ()).ok_or_else(|| DbError::NotFound(format!("{entity} {id}")))
     }
 
     async fn insert_default_billable(&self, user_id: &str) -> Result<(BillableCost, bool)> {
         let now = now_millis();
         let mut tx = self.pool.begin().await?;
-        Self::ensure_user(&mut tx, user_id, now).await?;
-        let result = match Self::insert_billable_defaults(&mut tx, user_id, now).await? {
+        self.ensure_user(&mut tx, user_id, now).await?;
+        let result = match self.insert_billable_defaults(&mut tx, user_id, now).await? {
             Some(row) => (row, true),
             None => {
-                let existing = Self::select_billable(&mut tx, user_id).await?;
+                let existing = self.select_billable(&mut tx, user_id).await?;
                 let row = existing.ok_or_else(|| {
                     DbError::NotFound(format!("billable cost of user {user_id}"))
                 })?;
@@ -265,12 +332,11 @@ impl<DB> [SqlStore<DB>] {
     }
 
     /// The API's default billable row, unless the user has one (then `None`).
-    async fn insert_billable_defaults(
-        conn: &mut DB::Connection,
+    async fn insert_billable_defaults(&self, conn: &mut DB::Connection,
         user_id: &str,
         now: NaiveDateTime,
     ) -> Result<Option<BillableCost>> {
-        Ok(sqlx::query_as::<DB, BillableCost>(sql!(
+        Ok(self.query_as::<BillableCost>(sql!(
             BILLABLE_COLUMNS,
             r#"INSERT INTO "expenses-billabe-cost" ("userId", "workDays", "hoursPerDay", "holidaysDays", "vacationsDays", "sickLeaveDays", "monthlySalary", taxes, fees, margin, "billableHours", "createdAt", "updatedAt")
                VALUES ($1, $2, $3, $4, $5, $6, 0, 0, 0, 0, $7, $8, $8)
@@ -288,8 +354,8 @@ impl<DB> [SqlStore<DB>] {
         .await?)
     }
 
-    async fn select_user(conn: &mut DB::Connection, user_id: &str) -> Result<Option<User>> {
-        Ok(sqlx::query_as::<DB, User>(sql!(
+    async fn select_user(&self, conn: &mut DB::Connection, user_id: &str) -> Result<Option<User>> {
+        Ok(self.query_as::<User>(sql!(
             USER_COLUMNS,
             "SELECT {columns} FROM users WHERE id = $1"
         ))
@@ -299,8 +365,8 @@ impl<DB> [SqlStore<DB>] {
     }
 
     /// Records the Svix message; `false` when it was recorded before.
-    async fn record_message(conn: &mut DB::Connection, event: &UserEvent, now: NaiveDateTime) -> Result<bool> {
-        let recorded = sqlx::query(
+    async fn record_message(&self, conn: &mut DB::Connection, event: &UserEvent, now: NaiveDateTime) -> Result<bool> {
+        let recorded = self.query(
             r#"INSERT INTO clerk_webhook_events ("svixId", "eventType", "userId", "receivedAt")
                VALUES ($1, $2, $3, $4) ON CONFLICT ("svixId") DO NOTHING RETURNING "svixId""#,
         )
@@ -314,8 +380,8 @@ impl<DB> [SqlStore<DB>] {
     }
 
     /// Moves the user's version to this event's time; `false` when a newer event was applied.
-    async fn advance_version(conn: &mut DB::Connection, event: &UserEvent) -> Result<bool> {
-        let advanced = sqlx::query(
+    async fn advance_version(&self, conn: &mut DB::Connection, event: &UserEvent) -> Result<bool> {
+        let advanced = self.query(
             r#"INSERT INTO clerk_user_versions ("userId", "lastEventAt", deleted) VALUES ($1, $2, $3)
                ON CONFLICT ("userId") DO UPDATE
                  SET "lastEventAt" = excluded."lastEventAt", deleted = excluded.deleted
@@ -331,22 +397,21 @@ impl<DB> [SqlStore<DB>] {
     }
 
     /// Inserts or updates the user's Clerk fields; `plan` is set only for a new row.
-    async fn upsert_profile(
-        conn: &mut DB::Connection,
+    async fn upsert_profile(&self, conn: &mut DB::Connection,
         user_id: &str,
         profile: &UserProfile,
         now: NaiveDateTime,
     ) -> Result<()> {
         if let Some(email) = &profile.email {
             // Clerk gives each address to one user; a stale holder here lets it go.
-            sqlx::query(r#"UPDATE users SET email = NULL, "updatedAt" = $3 WHERE email = $1 AND id <> $2"#)
+            self.query(r#"UPDATE users SET email = NULL, "updatedAt" = $3 WHERE email = $1 AND id <> $2"#)
                 .bind(email.clone())
                 .bind(user_id.to_owned())
                 .bind(now)
                 .execute(&mut *conn)
                 .await?;
         }
-        sqlx::query(
+        self.query(
             r#"INSERT INTO users (id, email, name, avatar, plan, "createdAt", "updatedAt")
                VALUES ($1, $2, $3, $4, 'free', $5, $5)
                ON CONFLICT (id) DO UPDATE SET email = excluded.email, name = excluded.name,
@@ -366,35 +431,35 @@ impl<DB> [SqlStore<DB>] {
         let now = now_millis();
         let user_id = event.user_id.as_str();
         let mut tx = self.pool.begin().await?;
-        if !Self::record_message(&mut tx, event, now).await? {
+        if !self.record_message(&mut tx, event, now).await? {
             return Ok(EventOutcome::Duplicate);
         }
-        let newest = Self::advance_version(&mut tx, event).await?;
+        let newest = self.advance_version(&mut tx, event).await?;
         match (&event.change, newest) {
             (UserChange::Created(profile), true) => {
-                Self::upsert_profile(&mut tx, user_id, profile, now).await?;
-                Self::insert_billable_defaults(&mut tx, user_id, now).await?;
+                self.upsert_profile(&mut tx, user_id, profile, now).await?;
+                self.insert_billable_defaults(&mut tx, user_id, now).await?;
             }
             (UserChange::Updated(profile), true) => {
-                Self::upsert_profile(&mut tx, user_id, profile, now).await?;
+                self.upsert_profile(&mut tx, user_id, profile, now).await?;
             }
             (UserChange::Deleted, true) => {
-                sqlx::query("DELETE FROM users WHERE id = $1")
+                self.query("DELETE FROM users WHERE id = $1")
                     .bind(user_id.to_owned())
                     .execute(&mut *tx)
                     .await?;
             }
             // A late user.created: the newer event wrote the fields, the defaults are still due.
             (UserChange::Created(_), false) => {
-                if Self::select_user(&mut tx, user_id).await?.is_some() {
-                    Self::insert_billable_defaults(&mut tx, user_id, now).await?;
+                if self.select_user(&mut tx, user_id).await?.is_some() {
+                    self.insert_billable_defaults(&mut tx, user_id, now).await?;
                 }
             }
             (_, false) => {}
         }
         let rows = UserRows {
-            user: Self::select_user(&mut tx, user_id).await?,
-            billable: Self::select_billable(&mut tx, user_id).await?,
+            user: self.select_user(&mut tx, user_id).await?,
+            billable: self.select_billable(&mut tx, user_id).await?,
         };
         tx.commit().await?;
         Ok(if newest {
@@ -404,8 +469,8 @@ impl<DB> [SqlStore<DB>] {
         })
     }
 
-    async fn select_billable(conn: &mut DB::Connection, user_id: &str) -> Result<Option<BillableCost>> {
-        Ok(sqlx::query_as::<DB, BillableCost>(sql!(
+    async fn select_billable(&self, conn: &mut DB::Connection, user_id: &str) -> Result<Option<BillableCost>> {
+        Ok(self.query_as::<BillableCost>(sql!(
             BILLABLE_COLUMNS,
             r#"SELECT {columns} FROM "expenses-billabe-cost" WHERE "userId" = $1"#
         ))
@@ -415,7 +480,8 @@ impl<DB> [SqlStore<DB>] {
     }
 
     async fn patch_billable(&self, user_id: &str, patch: &BillableCostPatch) -> Result<BillableCost> {
-        sqlx::query_as::<DB, BillableCost>(sql!(
+        let mut call = self.call().await?;
+        let row = self.query_as::<BillableCost>(sql!(
             BILLABLE_COLUMNS,
             r#"UPDATE "expenses-billabe-cost" SET
                  "workDays" = COALESCE($2, "workDays"), "hoursPerDay" = COALESCE($3, "hoursPerDay"),
@@ -438,9 +504,10 @@ impl<DB> [SqlStore<DB>] {
         .bind(patch.billable_hours.is_some())
         .bind(patch.billable_hours.flatten())
         .bind(now_millis())
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or_else(|| DbError::NotFound(format!("billable cost of user {user_id}")))
+        .fetch_optional(&mut *call)
+        .await?;
+        call.finish().await?;
+        row.ok_or_else(|| DbError::NotFound(format!("billable cost of user {user_id}")))
     }
 }
 }
@@ -454,14 +521,17 @@ impl<DB> [Store for SqlStore<DB>] {
 
     async fn ping(&self) -> Result<()> {
         count_query("ping");
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
+        let mut call = self.call().await?;
+        self.query("SELECT 1").execute(&mut *call).await?;
+        call.finish().await
     }
 
     async fn get_user(&self, user_id: &str) -> Result<Option<User>> {
         count_query("get_user");
-        let mut conn = self.pool.acquire().await?;
-        Self::select_user(&mut conn, user_id).await
+        let mut call = self.call().await?;
+        let user = self.select_user(&mut call, user_id).await?;
+        call.finish().await?;
+        Ok(user)
     }
 
     async fn apply_user_event(&self, event: &UserEvent) -> Result<EventOutcome> {
@@ -471,24 +541,29 @@ impl<DB> [Store for SqlStore<DB>] {
 
     async fn prune_webhook_events(&self, before: NaiveDateTime) -> Result<usize> {
         count_query("prune_webhook_events");
-        let pruned = sqlx::query(
+        let mut call = self.call().await?;
+        let pruned = self.query(
             r#"DELETE FROM clerk_webhook_events WHERE "receivedAt" < $1 RETURNING "svixId""#,
         )
         .bind(before)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *call)
         .await?;
+        call.finish().await?;
         Ok(pruned.len())
     }
 
     async fn list_fixed_costs(&self, user_id: &str) -> Result<Vec<FixedCost>> {
         count_query("list_fixed_costs");
-        Ok(sqlx::query_as::<DB, FixedCost>(sql!(
+        let mut call = self.call().await?;
+        let rows = self.query_as::<FixedCost>(sql!(
             FIXED_COLUMNS,
             r#"SELECT {columns} FROM "expenses-fixed-cost" WHERE "userId" = $1 ORDER BY rank, id"#
         ))
         .bind(user_id.to_owned())
-        .fetch_all(&self.pool)
-        .await?)
+        .fetch_all(&mut *call)
+        .await?;
+        call.finish().await?;
+        Ok(rows)
     }
 
     async fn create_fixed_cost(&self, user_id: &str, new: &NewFixedCost) -> Result<FixedCost> {
@@ -506,7 +581,7 @@ impl<DB> [Store for SqlStore<DB>] {
         let mut tx = self.pool.begin().await?;
         let mut rows = Vec::with_capacity(updates.len());
         for (id, patch) in updates {
-            rows.push(Self::patch_fixed_cost(&mut tx, user_id, *id, patch, now).await?);
+            rows.push(self.patch_fixed_cost(&mut tx, user_id, *id, patch, now).await?);
         }
         tx.commit().await?;
         Ok(rows)
@@ -519,8 +594,10 @@ impl<DB> [Store for SqlStore<DB>] {
 
     async fn get_billable_cost(&self, user_id: &str) -> Result<Option<BillableCost>> {
         count_query("get_billable_cost");
-        let mut conn = self.pool.acquire().await?;
-        Self::select_billable(&mut conn, user_id).await
+        let mut call = self.call().await?;
+        let row = self.select_billable(&mut call, user_id).await?;
+        call.finish().await?;
+        Ok(row)
     }
 
     async fn create_billable_cost(&self, user_id: &str) -> Result<(BillableCost, bool)> {
@@ -539,13 +616,16 @@ impl<DB> [Store for SqlStore<DB>] {
 
     async fn list_equipment(&self, user_id: &str) -> Result<Vec<Equipment>> {
         count_query("list_equipment");
-        Ok(sqlx::query_as::<DB, Equipment>(sql!(
+        let mut call = self.call().await?;
+        let rows = self.query_as::<Equipment>(sql!(
             EQUIPMENT_COLUMNS,
             r#"SELECT {columns} FROM "equipment-expense" WHERE "userId" = $1 ORDER BY rank, id"#
         ))
         .bind(user_id.to_owned())
-        .fetch_all(&self.pool)
-        .await?)
+        .fetch_all(&mut *call)
+        .await?;
+        call.finish().await?;
+        Ok(rows)
     }
 
     async fn create_equipment(&self, user_id: &str, new: &NewEquipment) -> Result<Equipment> {
@@ -563,7 +643,7 @@ impl<DB> [Store for SqlStore<DB>] {
         let mut tx = self.pool.begin().await?;
         let mut rows = Vec::with_capacity(updates.len());
         for (id, patch) in updates {
-            rows.push(Self::patch_equipment(&mut tx, user_id, *id, patch, now).await?);
+            rows.push(self.patch_equipment(&mut tx, user_id, *id, patch, now).await?);
         }
         tx.commit().await?;
         Ok(rows)

@@ -15,6 +15,10 @@ use rsa::traits::PublicKeyParts;
 use rsa::RsaPrivateKey;
 use serde_json::{json, Value};
 
+use formula_api::session::{
+    KeySource, SessionError, SessionSettings, SessionVerifier, JWKS_MAX_AGE,
+};
+
 use crate::helpers::*;
 use crate::on_both_databases;
 
@@ -167,6 +171,11 @@ async fn only_valid_tokens_get_in() {
         (
             "no azp",
             KEY_A.sign(&with(claims("alice"), "azp", json!(null))),
+            401,
+        ),
+        (
+            "no iss, with CLERK_ISSUER set",
+            KEY_A.sign(&with(claims("alice"), "iss", json!(null))),
             401,
         ),
         (
@@ -449,4 +458,224 @@ async fn the_web_app_request_shapes_work_with_a_token(app: TestApp) {
     .await;
     assert_eq!(listed.status, 200);
     assert_eq!(listed.data()[0]["userId"], "alice");
+}
+
+#[tokio::test]
+async fn a_token_is_verified_once_for_thousands_of_requests() {
+    let app = clerk_app(TestDatabase::sqlite()).await;
+    let token = KEY_A.token("alice");
+    let path = format!("{}/api/expenses/fixed-costs", app.base);
+    let (app, token, path) = (&app, &token, &path);
+    let workers = (0..16).map(|_| async move {
+        for _ in 0..625 {
+            let response = app
+                .client
+                .get(path)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+        }
+    });
+    futures::future::join_all(workers).await;
+    let sessions = app.state.sessions.as_ref().unwrap();
+    assert_eq!(
+        sessions.verifications(),
+        1,
+        "10,000 requests, one RSA verification"
+    );
+}
+
+#[tokio::test]
+async fn a_remembered_token_is_refused_once_past_its_exp() {
+    let app = clerk_app(TestDatabase::sqlite()).await;
+    // Expired 4 s ago: still inside the 5 s skew, so it verifies and is remembered.
+    let token = KEY_A.sign(&with(claims("alice"), "exp", json!(now() - 4)));
+    let path = "/api/expenses/fixed-costs";
+    assert_eq!(
+        send(&app, Method::GET, path, Some(&token), None)
+            .await
+            .status,
+        200
+    );
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let late = send(&app, Method::GET, path, Some(&token), None).await;
+    assert_eq!(late.status, 401, "{late:?}");
+    assert!(late.error().contains("expired"));
+}
+
+#[tokio::test]
+async fn a_forgery_of_a_remembered_token_is_refused() {
+    let app = clerk_app(TestDatabase::sqlite()).await;
+    let path = "/api/expenses/fixed-costs";
+    let token = KEY_A.token("alice");
+    assert_eq!(
+        send(&app, Method::GET, path, Some(&token), None)
+            .await
+            .status,
+        200
+    );
+    // The same header and claims, signed with another key.
+    let forged_signature = KEY_B.token("alice");
+    let (signed, _) = token.rsplit_once('.').unwrap();
+    let forged = format!("{signed}.{}", forged_signature.rsplit_once('.').unwrap().1);
+    let reply = send(&app, Method::GET, path, Some(&forged), None).await;
+    assert_eq!(reply.status, 401, "{reply:?}");
+    assert_eq!(app.state.sessions.as_ref().unwrap().verifications(), 2);
+}
+
+/// A JWKS endpoint on a real port whose answer the test changes: keys, a failure, or a hang.
+struct JwksServer {
+    url: String,
+    served: Arc<Mutex<JwksAnswer>>,
+    fetches: Arc<AtomicUsize>,
+}
+
+#[derive(Clone)]
+enum JwksAnswer {
+    Keys(Value),
+    Fails,
+    Hangs,
+}
+
+impl JwksServer {
+    async fn start(answer: JwksAnswer) -> JwksServer {
+        let served = Arc::new(Mutex::new(answer));
+        let fetches = Arc::new(AtomicUsize::new(0));
+        let jwks = Router::new().route(
+            "/.well-known/jwks.json",
+            get({
+                let (served, fetches) = (served.clone(), fetches.clone());
+                move || async move {
+                    fetches.fetch_add(1, Ordering::SeqCst);
+                    let answer = served.lock().unwrap().clone();
+                    match answer {
+                        JwksAnswer::Keys(keys) => Ok(Json(keys)),
+                        JwksAnswer::Fails => Err(axum::http::StatusCode::BAD_GATEWAY),
+                        JwksAnswer::Hangs => std::future::pending().await,
+                    }
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!(
+            "http://{}/.well-known/jwks.json",
+            listener.local_addr().unwrap()
+        );
+        tokio::spawn(async move { axum::serve(listener, jwks).await });
+        JwksServer {
+            url,
+            served,
+            fetches,
+        }
+    }
+
+    fn answer(&self, answer: JwksAnswer) {
+        *self.served.lock().unwrap() = answer;
+    }
+
+    fn fetches(&self) -> usize {
+        self.fetches.load(Ordering::SeqCst)
+    }
+
+    fn verifier(&self, max_age: Duration) -> SessionVerifier {
+        SessionVerifier::new(&SessionSettings {
+            keys: KeySource::Jwks {
+                url: self.url.clone(),
+                refetch_floor: Duration::from_millis(500),
+                max_age,
+            },
+            authorized_parties: vec![],
+            issuer: None,
+        })
+        .unwrap()
+    }
+}
+
+fn keys_of(key: &TestKey) -> JwksAnswer {
+    JwksAnswer::Keys(json!({"keys": [key.jwk.clone()]}))
+}
+
+#[tokio::test]
+async fn old_keys_keep_serving_while_the_jwks_fails() {
+    let jwks = JwksServer::start(keys_of(&KEY_A)).await;
+    let verifier = jwks.verifier(Duration::from_millis(300));
+    assert!(verifier.verify(&KEY_A.token("alice")).await.is_ok());
+    jwks.answer(JwksAnswer::Fails);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    // Older than their max age, and the JWKS fails: the last good keys still verify.
+    for user in ["bob", "carol", "dave"] {
+        let verified = verifier.verify(&KEY_A.token(user)).await;
+        assert_eq!(verified.unwrap().as_str(), user);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        jwks.fetches(),
+        2,
+        "one background refresh tried, and failed"
+    );
+}
+
+#[tokio::test]
+async fn failed_fetches_count_for_the_floor() {
+    let jwks = JwksServer::start(JwksAnswer::Fails).await;
+    let verifier = jwks.verifier(JWKS_MAX_AGE);
+    for _ in 0..20 {
+        let refused = verifier.verify(&KEY_A.token("alice")).await;
+        assert!(matches!(refused, Err(SessionError::KeysUnavailable)));
+    }
+    assert_eq!(
+        jwks.fetches(),
+        1,
+        "a failure waits out the floor like a success"
+    );
+    jwks.answer(keys_of(&KEY_A));
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(
+        verifier.verify(&KEY_A.token("alice")).await.is_ok(),
+        "backoff after one failure: 1 s"
+    );
+}
+
+#[tokio::test]
+async fn a_hanging_jwks_holds_requests_for_one_timeout_at_most() {
+    let jwks = JwksServer::start(JwksAnswer::Hangs).await;
+    let verifier = jwks.verifier(JWKS_MAX_AGE);
+    let started = std::time::Instant::now();
+    let waiting = (0..8).map(|_| {
+        let verifier = &verifier;
+        async move {
+            let result = verifier.verify(&KEY_A.token("alice")).await;
+            (result, started.elapsed())
+        }
+    });
+    for (result, waited) in futures::future::join_all(waiting).await {
+        assert!(matches!(result, Err(SessionError::KeysUnavailable)));
+        assert!(waited < Duration::from_secs(5), "answered after {waited:?}");
+    }
+    assert_eq!(
+        jwks.fetches(),
+        1,
+        "one fetch in flight, not one per request"
+    );
+}
+
+#[tokio::test]
+async fn a_new_key_set_forgets_remembered_tokens() {
+    let jwks = JwksServer::start(keys_of(&KEY_A)).await;
+    let verifier = jwks.verifier(JWKS_MAX_AGE);
+    let remembered = KEY_A.token("alice");
+    assert!(verifier.verify(&remembered).await.is_ok());
+    jwks.answer(keys_of(&KEY_B));
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(
+        verifier.verify(&KEY_B.token("alice")).await.is_ok(),
+        "refetched on the new kid"
+    );
+    let retired = verifier.verify(&remembered).await;
+    assert!(
+        matches!(retired, Err(SessionError::Rejected(_))),
+        "a token of a retired key is not served from memory"
+    );
 }

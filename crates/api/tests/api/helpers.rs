@@ -89,9 +89,16 @@ static NEXT_DB: AtomicU32 = AtomicU32::new(0);
 
 impl PgTestDb {
     pub async fn create() -> Self {
-        let admin_url = std::env::var("TEST_DATABASE_URL").expect(
-            "the Postgres suite needs TEST_DATABASE_URL, e.g. postgres://postgres@127.0.0.1:5432/postgres",
-        );
+        PgTestDb::create_on(&env_url(
+            "TEST_DATABASE_URL",
+            "postgres://postgres@127.0.0.1:5432/postgres",
+        ))
+        .await
+    }
+
+    /// A database made on the server of `admin_url`; its URL keeps the admin URL's parameters.
+    pub async fn create_on(admin_url: &str) -> Self {
+        let admin_url = admin_url.to_owned();
         let name = format!(
             "formula_test_{}_{}",
             std::process::id(),
@@ -104,18 +111,29 @@ impl PgTestDb {
             .execute(format!(r#"CREATE DATABASE "{name}""#).as_str())
             .await
             .expect("create test database");
-        let base = admin_url
-            .split('?')
-            .next()
-            .and_then(|url| url.rsplit_once('/'))
-            .map(|(base, _)| base)
-            .expect("TEST_DATABASE_URL names a database");
         PgTestDb {
-            url: format!("{base}/{name}"),
+            url: with_database(&admin_url, &name),
             admin_url,
             name,
         }
     }
+}
+
+/// `url` naming the database `name` instead of its own, its parameters kept.
+pub fn with_database(url: &str, name: &str) -> String {
+    let (url, params) = url.split_once('?').unwrap_or((url, ""));
+    let (base, _) = url.rsplit_once('/').expect("the URL names a database");
+    match params {
+        "" => format!("{base}/{name}"),
+        params => format!("{base}/{name}?{params}"),
+    }
+}
+
+/// A URL the Postgres half of the suite needs (`scripts/test` sets them all), e.g. `example`.
+pub fn env_url(name: &str, example: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("the Postgres suite needs {name}, e.g. {example} (scripts/test sets it)")
+    })
 }
 
 impl Drop for PgTestDb {
@@ -252,6 +270,11 @@ impl TestApp {
         self.request(Method::GET, path, None).await
     }
 
+    /// `get` of a path the future owns, for requests made many at once.
+    pub async fn get_owned(&self, path: String) -> Reply {
+        self.get(&path).await
+    }
+
     pub async fn post(&self, path: &str, body: &Value) -> Reply {
         self.request(Method::POST, path, Some(body)).await
     }
@@ -352,4 +375,17 @@ pub fn field_names(value: &Value) -> Vec<String> {
         .collect();
     names.sort();
     names
+}
+
+/// The error start-up stops with under `env` (with its causes, as `api` prints it).
+pub async fn start_up_error(env: &[(&str, &str)]) -> String {
+    let env: HashMap<String, String> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let config = Config::from_lookup(|name| env.get(name).cloned()).expect("test configuration");
+    match startup::build_state(config).await {
+        Ok(_) => panic!("start-up succeeded under {env:?}"),
+        Err(error) => format!("{error:#}"),
+    }
 }

@@ -19,6 +19,8 @@ mod ownership;
 mod peers;
 mod process;
 #[cfg(feature = "postgres-tests")]
+mod production_db;
+#[cfg(feature = "postgres-tests")]
 mod production_schema;
 mod validation;
 mod webhooks;
