@@ -389,3 +389,13 @@ pub async fn start_up_error(env: &[(&str, &str)]) -> String {
         Err(error) => format!("{error:#}"),
     }
 }
+
+/// Reads `path` until the instance answers it from memory: the invalidation of an earlier write
+/// reaches other instances a moment after the write answered.
+pub async fn holds_in_memory(app: &TestApp, path: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while app.get(path).await.cache() != "hit" {
+        assert!(std::time::Instant::now() < deadline, "{path} never came from memory");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
