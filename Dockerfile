@@ -1,25 +1,56 @@
-# The api binary (and kv-emulator, for local stacks) in a small runtime image, as a non-root user.
-# Build: docker build -t formula-api .      Run: see docker-compose.yml and .env.example.
+# Two images from one build:
+#   docker build -t formula-api .                                   the service (`api` only)
+#   docker build --target kv-emulator -t formula-kv-emulator .      the local Cloudflare KV stand-in
+# Run: see docker-compose.yml and .env.example. `scripts/image-check` builds, runs and stops both.
+#
+# The builder is pinned to the Rust release the project is tested with, at or above the workspace's
+# `rust-version` (a test checks both against Cargo.lock). Dependencies are compiled in their own
+# layer (cargo-chef): a source change rebuilds only the workspace crates.
 
-FROM rust:1-slim-bookworm AS build
-WORKDIR /src
+ARG RUST_VERSION=1.95.0
+
+FROM rust:${RUST_VERSION}-slim-bookworm AS chef
 RUN apt-get update \
     && apt-get install -y --no-install-recommends pkg-config make \
-    && rm -rf /var/lib/apt/lists/*
+    && rm -rf /var/lib/apt/lists/* \
+    && cargo install cargo-chef --locked --version 0.1.78
+WORKDIR /src
+
+# The dependency graph of the workspace, without its code: changes only when dependencies change.
+FROM chef AS planner
+COPY Cargo.toml Cargo.lock ./
+COPY crates crates
+RUN cargo chef prepare --recipe-path recipe.json
+
+# Cook and build select the same packages, so that the cooked dependencies (same features) are reused.
+FROM chef AS build
+COPY --from=planner /src/recipe.json recipe.json
+RUN cargo chef cook --release --locked --recipe-path recipe.json -p formula-api -p kv-emulator
 COPY Cargo.toml Cargo.lock ./
 COPY crates crates
 COPY migrations migrations
 RUN cargo build --release --locked -p formula-api -p kv-emulator
 
+# What both images share: Debian slim, CA certificates, one non-root user with a pinned uid and gid.
 FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --uid 10001 --user-group --home-dir /app --create-home formula
-COPY --from=build /src/target/release/api /usr/local/bin/api
-COPY --from=build /src/target/release/kv-emulator /usr/local/bin/kv-emulator
-USER formula
+    && groupadd --system --gid 10001 formula \
+    && useradd --system --uid 10001 --gid 10001 --home-dir /app --create-home formula
+USER 10001:10001
 WORKDIR /app
+
+# The emulator, a test tool: no healthcheck (the service's would fail here), stops on SIGTERM.
+FROM runtime AS kv-emulator
+COPY --from=build /src/target/release/kv-emulator /usr/local/bin/kv-emulator
+ENV KV_EMULATOR_LISTEN=0.0.0.0:8787
+EXPOSE 8787
+ENTRYPOINT ["kv-emulator"]
+
+# The production image (the default target): the service alone.
+FROM runtime AS api
+COPY --from=build /src/target/release/api /usr/local/bin/api
 ENV BIND_ADDR=0.0.0.0:3002 \
     LOG_FORMAT=json
 EXPOSE 3002

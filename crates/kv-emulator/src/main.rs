@@ -55,9 +55,29 @@ async fn main() -> anyhow::Result<()> {
             retry_after_secs: cli.retry_after_secs,
         },
     };
+    let stop = stop_signal()?;
     let listener = TcpListener::bind(&cli.listen).await?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "kv-emulator listening; API base http://{addr}/client/v4, control http://{addr}/__emulator");
-    kv_emulator::serve(listener, options).await?;
+    tokio::select! {
+        served = kv_emulator::serve(listener, options) => served?,
+        () = stop => tracing::info!("kv-emulator stopping"),
+    }
     Ok(())
+}
+
+/// Resolves on SIGTERM (`docker stop`: as a container's PID 1 nothing else handles it) or Ctrl-C.
+/// Requests in flight are dropped: the emulator keeps nothing worth draining for.
+fn stop_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    #[cfg(unix)]
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    Ok(async move {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
