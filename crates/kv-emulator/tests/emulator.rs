@@ -226,6 +226,29 @@ async fn multipart_writes_carry_metadata() {
     assert_eq!(kv.get("form").await.text().await.unwrap(), "from a form");
     let listed = kv.list("").await;
     assert_eq!(listed["result"][0]["metadata"], json!({"owner": "me"}));
+
+    // `GET /metadata/{key}`: the metadata as the result; null without any; 404 for no key.
+    let metadata = |key: &str| {
+        kv.request(reqwest::Method::GET, &format!("/metadata/{key}"))
+            .send()
+    };
+    let response = metadata("form").await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["result"], json!({"owner": "me"}));
+    kv.put("bare", "v", None).await;
+    let body: Value = metadata("bare").await.unwrap().json().await.unwrap();
+    assert_eq!(
+        (body["success"].clone(), body["result"].clone()),
+        (json!(true), Value::Null)
+    );
+    let response = metadata("none").await.unwrap();
+    assert_eq!(response.status(), 404);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        first_error(&body),
+        (10009, "metadata: 'key not found'".into())
+    );
 }
 
 #[tokio::test]
@@ -408,4 +431,64 @@ async fn injected_faults_and_counts() {
     let stats = kv.stats().await;
     assert_eq!(stats.count("get"), 6);
     assert_eq!(stats.total, 6);
+}
+
+#[tokio::test]
+async fn namespaces_are_listed_in_pages_and_read_one_by_one() {
+    let names: Vec<String> = (0..7).map(|i| format!("ns{i}")).collect();
+    let kv = Kv::start(Options {
+        token: TOKEN.into(),
+        namespaces: Some(names.clone()),
+        ..Options::default()
+    })
+    .await;
+    let base = format!(
+        "{}/accounts/acc/storage/kv/namespaces",
+        kv.emulator.api_base()
+    );
+    let page = |n: u32| {
+        kv.client
+            .get(format!("{base}?per_page=5&page={n}"))
+            .bearer_auth(TOKEN)
+            .send()
+    };
+    let first: Value = page(1).await.unwrap().json().await.unwrap();
+    let ids = |body: &Value| -> Vec<String> {
+        body["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|ns| ns["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(ids(&first), names[..5]);
+    assert_eq!(first["result_info"]["total_count"], 7);
+    let second: Value = page(2).await.unwrap().json().await.unwrap();
+    assert_eq!(ids(&second), names[5..]);
+    let third: Value = page(3).await.unwrap().json().await.unwrap();
+    assert!(ids(&third).is_empty());
+
+    let one: Value = kv
+        .client
+        .get(format!("{base}/ns3"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(one["result"]["id"], "ns3");
+    let missing = kv
+        .client
+        .get(format!("{base}/nope"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    let body: Value = missing.json().await.unwrap();
+    assert_eq!(first_error(&body).0, 10013);
+    let anonymous = kv.client.get(&base).send().await.unwrap();
+    assert_eq!(anonymous.status(), 403);
 }
