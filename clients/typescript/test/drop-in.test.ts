@@ -138,7 +138,9 @@ test("a validation error: 400 naming the field", async () => {
 
 test("hc<AppType> with the token header, the migration guide's other form", async () => {
   const user = "user_header";
-  const client = hc<AppType>(service.base, { headers: { Authorization: `Bearer ${service.token(user)}` } });
+  const client = hc<AppType>(service.base, {
+    headers: async (): Promise<Record<string, string>> => ({ Authorization: `Bearer ${service.token(user)}` }),
+  });
   const response = await client.api.expenses["fixed-costs"].$post({
     json: { userId: user, name: "Rent", amount: 1, category: "home", rank: 0 },
   });
