@@ -446,46 +446,34 @@ async fn namespaces_are_listed_in_pages_and_read_one_by_one() {
         "{}/accounts/acc/storage/kv/namespaces",
         kv.emulator.api_base()
     );
-    let page = |n: u32| {
+    let get = |path: String| {
         kv.client
-            .get(format!("{base}?per_page=5&page={n}"))
+            .get(format!("{base}{path}"))
             .bearer_auth(TOKEN)
             .send()
     };
-    let first: Value = page(1).await.unwrap().json().await.unwrap();
-    let ids = |body: &Value| -> Vec<String> {
-        body["result"]
-            .as_array()
-            .unwrap()
-            .iter()
+    let ids = |body: Value| -> Vec<String> {
+        let result = body["result"].as_array().unwrap().iter();
+        result
             .map(|ns| ns["id"].as_str().unwrap().to_owned())
             .collect()
     };
-    assert_eq!(ids(&first), names[..5]);
-    assert_eq!(first["result_info"]["total_count"], 7);
-    let second: Value = page(2).await.unwrap().json().await.unwrap();
-    assert_eq!(ids(&second), names[5..]);
-    let third: Value = page(3).await.unwrap().json().await.unwrap();
-    assert!(ids(&third).is_empty());
+    let mut pages = Vec::new();
+    for n in 1..=3 {
+        let page: Value = get(format!("?per_page=5&page={n}"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(page["result_info"]["total_count"], 7);
+        pages.push(ids(page));
+    }
+    assert_eq!(pages, [names[..5].to_vec(), names[5..].to_vec(), vec![]]);
 
-    let one: Value = kv
-        .client
-        .get(format!("{base}/ns3"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let one: Value = get("/ns3".into()).await.unwrap().json().await.unwrap();
     assert_eq!(one["result"]["id"], "ns3");
-    let missing = kv
-        .client
-        .get(format!("{base}/nope"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let missing = get("/nope".into()).await.unwrap();
     assert_eq!(missing.status(), 404);
     let body: Value = missing.json().await.unwrap();
     assert_eq!(first_error(&body).0, 10013);
