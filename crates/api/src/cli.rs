@@ -1,4 +1,4 @@
-//! The command line: `api` (or `api serve`) and `api migrate`.
+//! The command line: `api` (or `api serve`), `api migrate`, `api openapi` and the rest.
 
 use clap::{Parser, Subcommand};
 
@@ -23,6 +23,9 @@ enum Command {
     Healthcheck,
     /// Print the configuration the environment gives, secrets redacted, then exit.
     Config,
+    /// Print the OpenAPI document (the committed `openapi.json`), then exit; reads no
+    /// configuration.
+    Openapi,
 }
 
 fn environment_help() -> String {
@@ -35,11 +38,21 @@ fn environment_help() -> String {
 
 /// Parses the command line and runs it; the process's exit code follows the result.
 pub async fn run() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    match Cli::parse().command.unwrap_or(Command::Serve) {
+        Command::Openapi => {
+            print!("{}", openapi_json());
+            Ok(())
+        }
+        command => run_configured(command).await,
+    }
+}
+
+/// The subcommands that read the configuration (and log).
+async fn run_configured(command: Command) -> anyhow::Result<()> {
     let _ = dotenvy::dotenv();
     let config = Config::from_env()?;
     let _flush_logs_on_exit = startup::init_logging(&config.log_format);
-    match cli.command.unwrap_or(Command::Serve) {
+    match command {
         Command::Serve => startup::serve(config).await,
         Command::Migrate => {
             let db = startup::open_database(&config, true).await?;
@@ -51,7 +64,16 @@ pub async fn run() -> anyhow::Result<()> {
             println!("{config:#?}");
             Ok(())
         }
+        Command::Openapi => unreachable!("answered by run before the configuration is read"),
     }
+}
+
+/// The OpenAPI document as committed in `openapi.json`: pretty JSON with a final newline.
+pub fn openapi_json() -> String {
+    let document = crate::server::openapi()
+        .to_pretty_json()
+        .expect("the OpenAPI document serializes");
+    format!("{document}\n")
 }
 
 /// `GET /ready` of the local service; an error unless it answers 200.

@@ -26,7 +26,7 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 const KEEP_WEBHOOK_EVENTS_DAYS: i64 = 7;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(keep_alive))
+    OpenApiRouter::new().routes(routes!(keep_alive, keep_alive_post))
 }
 
 /// When this process last did each periodic chore of the keep-alive.
@@ -50,7 +50,7 @@ fn claim(last: &Mutex<Option<Instant>>, every: Duration) -> Result<(), u64> {
 
 /// Writes the `keep-alive` heartbeat (at most once a minute) and runs `SELECT 1`. With
 /// `CRON_SECRET` set, requires `Authorization: Bearer <CRON_SECRET>`.
-#[utoipa::path(method(get, post), path = "/cron/keep-alive", tag = "operations",
+#[utoipa::path(get, path = "/cron/keep-alive", tag = "operations", operation_id = "keepAlive",
     responses(
         (status = 200, description = "What it did: `database` and `heartbeat`, each with whether it succeeded", body = Object),
         OperationErrors),
@@ -75,6 +75,16 @@ async fn keep_alive(State(app): State<AppState>, headers: HeaderMap) -> ApiResul
         StatusCode::OK,
         &json!({"database": database, "heartbeat": heartbeat}),
     ))
+}
+
+/// The same as `GET`, for schedulers that POST (its own operation: ids are unique per document).
+#[utoipa::path(post, path = "/cron/keep-alive", tag = "operations", operation_id = "keepAlivePost",
+    responses(
+        (status = 200, description = "What it did: `database` and `heartbeat`, each with whether it succeeded", body = Object),
+        OperationErrors),
+    security((), ("cron" = [])))]
+async fn keep_alive_post(state: State<AppState>, headers: HeaderMap) -> ApiResult {
+    keep_alive(state, headers).await
 }
 
 /// With `CRON_SECRET` set, the caller must send `Authorization: Bearer <CRON_SECRET>`.

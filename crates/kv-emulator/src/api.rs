@@ -32,13 +32,20 @@ pub const CODE_VALUE_TOO_LARGE: u32 = 10011;
 pub const CODE_RATE_LIMITED: u32 = 10048;
 pub const CODE_TOO_MANY_API_REQUESTS: u32 = 971;
 
+/// The routes under `/accounts/{account}/storage/kv/namespaces`.
 pub fn router() -> Router<Shared> {
     Router::new()
-        .route("/values/{key}", get(read).put(write).delete(remove))
-        .route("/bulk", put(bulk_write).delete(bulk_delete))
-        .route("/bulk/delete", post(bulk_delete))
-        .route("/bulk/get", post(bulk_get))
-        .route("/keys", get(list))
+        .route("/", get(list_namespaces))
+        .route("/{namespace}", get(get_namespace))
+        .route(
+            "/{namespace}/values/{key}",
+            get(read).put(write).delete(remove),
+        )
+        .route("/{namespace}/metadata/{key}", get(read_metadata))
+        .route("/{namespace}/bulk", put(bulk_write).delete(bulk_delete))
+        .route("/{namespace}/bulk/delete", post(bulk_delete))
+        .route("/{namespace}/bulk/get", post(bulk_get))
+        .route("/{namespace}/keys", get(list))
 }
 
 #[derive(Deserialize)]
@@ -105,6 +112,25 @@ async fn admit(
     headers: &HeaderMap,
     namespace: &str,
 ) -> Result<(), Refusal> {
+    admit_account(emulator, operation, headers).await?;
+    if emulator.knows_namespace(namespace) {
+        Ok(())
+    } else {
+        let message = format!("{operation}: 'namespace not found'");
+        Err(failure(
+            StatusCode::NOT_FOUND,
+            CODE_NAMESPACE_NOT_FOUND,
+            &message,
+        ))
+    }
+}
+
+/// Counts the request, applies injected faults, then checks the token.
+async fn admit_account(
+    emulator: &Shared,
+    operation: &str,
+    headers: &HeaderMap,
+) -> Result<(), Refusal> {
     {
         let mut stats = emulator.stats.lock().expect("stats lock");
         stats.total += 1;
@@ -142,18 +168,7 @@ async fn admit(
             "Internal error (injected)",
         ));
     }
-    check_token(&emulator.options.token, headers)?;
-    if let Some(known) = &emulator.options.namespaces {
-        if !known.iter().any(|ns| ns == namespace) {
-            let message = format!("{operation}: 'namespace not found'");
-            return Err(failure(
-                StatusCode::NOT_FOUND,
-                CODE_NAMESPACE_NOT_FOUND,
-                &message,
-            ));
-        }
-    }
-    Ok(())
+    check_token(&emulator.options.token, headers)
 }
 
 fn check_token(token: &str, headers: &HeaderMap) -> Result<(), Refusal> {
@@ -229,23 +244,25 @@ fn expiry(ttl: Option<&str>, at: Option<&str>, now: f64) -> Result<Option<u64>, 
     Ok(None)
 }
 
+/// The live entry of a key, or Cloudflare's 404 naming the operation.
+fn live_entry(emulator: &Shared, path: &KeyPath, operation: &str) -> Result<Entry, Refusal> {
+    check_key(&path.key)?;
+    emulator
+        .store
+        .get(&path.namespace, &path.key, emulator.now())
+        .ok_or_else(|| {
+            let message = format!("{operation}: 'key not found'");
+            failure(StatusCode::NOT_FOUND, CODE_KEY_NOT_FOUND, &message)
+        })
+}
+
 async fn read(
     State(emulator): State<Shared>,
     Path(path): Path<KeyPath>,
     headers: HeaderMap,
 ) -> Answer {
     admit(&emulator, "get", &headers, &path.namespace).await?;
-    check_key(&path.key)?;
-    let Some(entry) = emulator
-        .store
-        .get(&path.namespace, &path.key, emulator.now())
-    else {
-        return Err(failure(
-            StatusCode::NOT_FOUND,
-            CODE_KEY_NOT_FOUND,
-            "get: 'key not found'",
-        ));
-    };
+    let entry = live_entry(&emulator, &path, "get")?;
     let mut response = (
         [(
             header::CONTENT_TYPE,
@@ -260,6 +277,17 @@ async fn read(
             .insert("expiration", HeaderValue::from(expiration));
     }
     Ok(response)
+}
+
+/// `GET /metadata/{key}`: the key's metadata (`null` when it was written without any).
+async fn read_metadata(
+    State(emulator): State<Shared>,
+    Path(path): Path<KeyPath>,
+    headers: HeaderMap,
+) -> Answer {
+    admit(&emulator, "metadata", &headers, &path.namespace).await?;
+    let entry = live_entry(&emulator, &path, "metadata")?;
+    Ok(success(entry.metadata.unwrap_or(Value::Null)))
 }
 
 async fn write(
@@ -546,4 +574,53 @@ async fn list(
         "result_info": {"count": keys.len(), "cursor": next.unwrap_or_default()},
     });
     Ok(Json(body).into_response())
+}
+
+/// A namespace as Cloudflare describes it; the emulator's titles are the ids.
+fn namespace_json(id: &str) -> Value {
+    json!({"id": id, "title": id, "supports_url_encoding": true})
+}
+
+#[derive(Deserialize)]
+struct PageQuery {
+    page: Option<usize>,
+    per_page: Option<usize>,
+}
+
+/// `GET /namespaces?page=&per_page=` (per_page 5 to 100, default 20): the configured namespaces,
+/// or, when any is accepted, those holding data.
+async fn list_namespaces(
+    State(emulator): State<Shared>,
+    Query(query): Query<PageQuery>,
+    headers: HeaderMap,
+) -> Answer {
+    admit_account(&emulator, "list_namespaces", &headers).await?;
+    let per_page = query.per_page.unwrap_or(20);
+    if !(5..=100).contains(&per_page) {
+        return Err(bad_request("Invalid per_page: expected 5 to 100."));
+    }
+    let page = query.page.unwrap_or(1).max(1);
+    let all = emulator.namespace_ids();
+    let shown: Vec<Value> = all
+        .iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .map(|id| namespace_json(id))
+        .collect();
+    let body = json!({
+        "success": true, "errors": [], "messages": [],
+        "result": shown,
+        "result_info": {"page": page, "per_page": per_page, "count": shown.len(), "total_count": all.len()},
+    });
+    Ok(Json(body).into_response())
+}
+
+/// `GET /namespaces/{namespace}`.
+async fn get_namespace(
+    State(emulator): State<Shared>,
+    Path(path): Path<NamespacePath>,
+    headers: HeaderMap,
+) -> Answer {
+    admit(&emulator, "get_namespace", &headers, &path.namespace).await?;
+    Ok(success(namespace_json(&path.namespace)))
 }

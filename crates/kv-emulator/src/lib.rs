@@ -92,6 +92,22 @@ impl Emulator {
             .unwrap_or(0.0);
         real + self.clock_offset.load(Ordering::SeqCst) as f64
     }
+
+    /// Whether requests may name this namespace (any, unless a list was configured).
+    pub(crate) fn knows_namespace(&self, namespace: &str) -> bool {
+        self.options
+            .namespaces
+            .as_ref()
+            .is_none_or(|known| known.iter().any(|ns| ns == namespace))
+    }
+
+    /// The namespaces a listing shows: the configured ones, or else those written to.
+    pub(crate) fn namespace_ids(&self) -> Vec<String> {
+        match &self.options.namespaces {
+            Some(known) => known.clone(),
+            None => self.store.namespace_ids(),
+        }
+    }
 }
 
 type Shared = Arc<Emulator>;
@@ -108,7 +124,7 @@ pub fn router(options: Options) -> Router {
     });
     Router::new()
         .nest(
-            "/client/v4/accounts/{account}/storage/kv/namespaces/{namespace}",
+            "/client/v4/accounts/{account}/storage/kv/namespaces",
             api::router(),
         )
         .nest("/__emulator", control::router())

@@ -60,6 +60,14 @@ impl Store {
         Ok(())
     }
 
+    /// Every namespace that was read or written, sorted.
+    pub fn namespace_ids(&self) -> Vec<String> {
+        let namespaces = self.namespaces.lock().expect("store lock");
+        let mut ids: Vec<String> = namespaces.keys().cloned().collect();
+        ids.sort();
+        ids
+    }
+
     pub fn delete(&self, namespace: &str, key: &str) {
         let mut namespaces = self.namespaces.lock().expect("store lock");
         if let Some(ns) = namespaces.get_mut(namespace) {

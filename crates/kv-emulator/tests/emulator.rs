@@ -226,6 +226,29 @@ async fn multipart_writes_carry_metadata() {
     assert_eq!(kv.get("form").await.text().await.unwrap(), "from a form");
     let listed = kv.list("").await;
     assert_eq!(listed["result"][0]["metadata"], json!({"owner": "me"}));
+
+    // `GET /metadata/{key}`: the metadata as the result; null without any; 404 for no key.
+    let metadata = |key: &str| {
+        kv.request(reqwest::Method::GET, &format!("/metadata/{key}"))
+            .send()
+    };
+    let response = metadata("form").await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["result"], json!({"owner": "me"}));
+    kv.put("bare", "v", None).await;
+    let body: Value = metadata("bare").await.unwrap().json().await.unwrap();
+    assert_eq!(
+        (body["success"].clone(), body["result"].clone()),
+        (json!(true), Value::Null)
+    );
+    let response = metadata("none").await.unwrap();
+    assert_eq!(response.status(), 404);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        first_error(&body),
+        (10009, "metadata: 'key not found'".into())
+    );
 }
 
 #[tokio::test]
@@ -408,4 +431,52 @@ async fn injected_faults_and_counts() {
     let stats = kv.stats().await;
     assert_eq!(stats.count("get"), 6);
     assert_eq!(stats.total, 6);
+}
+
+#[tokio::test]
+async fn namespaces_are_listed_in_pages_and_read_one_by_one() {
+    let names: Vec<String> = (0..7).map(|i| format!("ns{i}")).collect();
+    let kv = Kv::start(Options {
+        token: TOKEN.into(),
+        namespaces: Some(names.clone()),
+        ..Options::default()
+    })
+    .await;
+    let base = format!(
+        "{}/accounts/acc/storage/kv/namespaces",
+        kv.emulator.api_base()
+    );
+    let get = |path: String| {
+        kv.client
+            .get(format!("{base}{path}"))
+            .bearer_auth(TOKEN)
+            .send()
+    };
+    let ids = |body: Value| -> Vec<String> {
+        let result = body["result"].as_array().unwrap().iter();
+        result
+            .map(|ns| ns["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let mut pages = Vec::new();
+    for n in 1..=3 {
+        let page: Value = get(format!("?per_page=5&page={n}"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(page["result_info"]["total_count"], 7);
+        pages.push(ids(page));
+    }
+    assert_eq!(pages, [names[..5].to_vec(), names[5..].to_vec(), vec![]]);
+
+    let one: Value = get("/ns3".into()).await.unwrap().json().await.unwrap();
+    assert_eq!(one["result"]["id"], "ns3");
+    let missing = get("/nope".into()).await.unwrap();
+    assert_eq!(missing.status(), 404);
+    let body: Value = missing.json().await.unwrap();
+    assert_eq!(first_error(&body).0, 10013);
+    let anonymous = kv.client.get(&base).send().await.unwrap();
+    assert_eq!(anonymous.status(), 403);
 }

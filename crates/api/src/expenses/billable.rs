@@ -77,7 +77,7 @@ impl From<&Changes> for BillableCostPatch {
 }
 
 /// Route 6: the user's billable cost, or `null` when there is none.
-#[utoipa::path(get, path = "/api/expenses/billable-costs", tag = "billable costs", params(UserQuery),
+#[utoipa::path(get, path = "/api/expenses/billable-costs", operation_id = "getBillableCost", tag = "billable costs", params(UserQuery),
     responses((status = 200, description = "The row, or null", body = Success<Option<BillableCost>>), ExpenseErrors),
     security((), ("clerk" = [])))]
 async fn fetch(
@@ -95,7 +95,7 @@ async fn fetch(
 
 /// Route 7: 201 with the defaults, or 200 with the row the user already has; either way the
 /// cache then holds the row.
-#[utoipa::path(post, path = "/api/expenses/billable-costs", tag = "billable costs", request_body = CreateBody,
+#[utoipa::path(post, path = "/api/expenses/billable-costs", operation_id = "createBillableCost", tag = "billable costs", request_body = CreateBody,
     responses(
         (status = 201, description = "Created with the defaults", body = Success<BillableCost>),
         (status = 200, description = "The user already had one", body = Success<BillableCost>),
@@ -120,7 +120,7 @@ async fn create(
 }
 
 /// Route 8: changes the given fields; 404 when the user has no row.
-#[utoipa::path(patch, path = "/api/expenses/billable-costs", tag = "billable costs", request_body = Changes,
+#[utoipa::path(patch, path = "/api/expenses/billable-costs", operation_id = "updateBillableCost", tag = "billable costs", request_body = Changes,
     responses((status = 200, description = "The updated row", body = Success<BillableCost>), ExpenseErrors),
     security((), ("clerk" = [])))]
 async fn update(

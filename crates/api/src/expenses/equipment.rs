@@ -89,7 +89,7 @@ impl From<Changes> for EquipmentPatch {
 }
 
 /// Route 9: the user's equipment, ordered by rank, then id.
-#[utoipa::path(get, path = "/api/expenses/equipment-costs", tag = "equipment", params(UserQuery),
+#[utoipa::path(get, path = "/api/expenses/equipment-costs", operation_id = "listEquipmentCosts", tag = "equipment", params(UserQuery),
     responses((status = 200, description = "The list (`[]` when none)", body = Success<Vec<Equipment>>), ExpenseErrors),
     security((), ("clerk" = [])))]
 async fn list(
@@ -106,7 +106,7 @@ async fn list(
 }
 
 /// Route 10: creates an equipment expense (and the user's row, if missing).
-#[utoipa::path(post, path = "/api/expenses/equipment-costs", tag = "equipment", request_body = CreateBody,
+#[utoipa::path(post, path = "/api/expenses/equipment-costs", operation_id = "createEquipmentCost", tag = "equipment", request_body = CreateBody,
     responses((status = 201, description = "The new equipment", body = Success<Equipment>), ExpenseErrors),
     security((), ("clerk" = [])))]
 async fn create(
@@ -123,7 +123,7 @@ async fn create(
 }
 
 /// Route 11: changes the given fields of the row named by `id` (required).
-#[utoipa::path(patch, path = "/api/expenses/equipment-costs", tag = "equipment", request_body = Changes,
+#[utoipa::path(patch, path = "/api/expenses/equipment-costs", operation_id = "updateEquipmentCost", tag = "equipment", request_body = Changes,
     responses((status = 200, description = "The updated equipment", body = Success<Equipment>), ExpenseErrors),
     security((), ("clerk" = [])))]
 async fn update_one(
@@ -143,7 +143,7 @@ async fn update_one(
 }
 
 /// Route 12: changes several equipment rows, all or nothing.
-#[utoipa::path(put, path = "/api/expenses/equipment-costs", tag = "equipment", request_body = BatchBody<Changes>,
+#[utoipa::path(put, path = "/api/expenses/equipment-costs", operation_id = "updateEquipmentCosts", tag = "equipment", request_body = BatchBody<Changes>,
     responses((status = 200, description = "The updated rows, in request order", body = Success<Vec<Equipment>>), ExpenseErrors),
     security((), ("clerk" = [])))]
 async fn update_many(
@@ -161,7 +161,7 @@ async fn update_many(
 }
 
 /// Route 13: deletes one equipment row.
-#[utoipa::path(delete, path = "/api/expenses/equipment-costs/{user_id}/{id}", tag = "equipment",
+#[utoipa::path(delete, path = "/api/expenses/equipment-costs/{user_id}/{id}", operation_id = "deleteEquipmentCost", tag = "equipment",
     params(("user_id" = String, Path, description = "The owner's user id", min_length = 1, max_length = 128), ("id" = i32, Path, description = "Row id", minimum = 1)),
     responses((status = 200, description = "Deleted: `data` is null", body = Deleted), ExpenseErrors),
     security((), ("clerk" = [])))]

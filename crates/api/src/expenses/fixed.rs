@@ -82,7 +82,7 @@ impl From<Changes> for FixedCostPatch {
 }
 
 /// Route 1: the user's fixed costs, ordered by rank, then id.
-#[utoipa::path(get, path = "/api/expenses/fixed-costs", tag = "fixed costs", params(UserQuery),
+#[utoipa::path(get, path = "/api/expenses/fixed-costs", operation_id = "listFixedCosts", tag = "fixed costs", params(UserQuery),
     responses((status = 200, description = "The list (`[]` when none)", body = Success<Vec<FixedCost>>), ExpenseErrors),
     security((), ("clerk" = [])))]
 async fn list(
@@ -99,7 +99,7 @@ async fn list(
 }
 
 /// Route 2: creates a fixed cost (and the user's row, if missing).
-#[utoipa::path(post, path = "/api/expenses/fixed-costs", tag = "fixed costs", request_body = CreateBody,
+#[utoipa::path(post, path = "/api/expenses/fixed-costs", operation_id = "createFixedCost", tag = "fixed costs", request_body = CreateBody,
     responses((status = 201, description = "The new fixed cost", body = Success<FixedCost>), ExpenseErrors),
     security((), ("clerk" = [])))]
 async fn create(
@@ -116,7 +116,7 @@ async fn create(
 }
 
 /// Route 3: changes the given fields of one fixed cost.
-#[utoipa::path(patch, path = "/api/expenses/fixed-costs/{id}", tag = "fixed costs",
+#[utoipa::path(patch, path = "/api/expenses/fixed-costs/{id}", operation_id = "updateFixedCost", tag = "fixed costs",
     params(("id" = i32, Path, description = "Row id (a positive integer)", minimum = 1)),
     request_body = Changes,
     responses((status = 200, description = "The updated fixed cost", body = Success<FixedCost>), ExpenseErrors),
@@ -137,7 +137,7 @@ async fn update_one(
 }
 
 /// Route 4: changes several fixed costs, all or nothing.
-#[utoipa::path(put, path = "/api/expenses/fixed-costs", tag = "fixed costs", request_body = BatchBody<Changes>,
+#[utoipa::path(put, path = "/api/expenses/fixed-costs", operation_id = "updateFixedCosts", tag = "fixed costs", request_body = BatchBody<Changes>,
     responses((status = 200, description = "The updated fixed costs, in request order", body = Success<Vec<FixedCost>>), ExpenseErrors),
     security((), ("clerk" = [])))]
 async fn update_many(
@@ -155,7 +155,7 @@ async fn update_many(
 }
 
 /// Route 5: deletes one fixed cost.
-#[utoipa::path(delete, path = "/api/expenses/fixed-costs/{user_id}/{id}", tag = "fixed costs",
+#[utoipa::path(delete, path = "/api/expenses/fixed-costs/{user_id}/{id}", operation_id = "deleteFixedCost", tag = "fixed costs",
     params(("user_id" = String, Path, description = "The owner's user id", min_length = 1, max_length = 128), ("id" = i32, Path, description = "Row id", minimum = 1)),
     responses((status = 200, description = "Deleted: `data` is null", body = Deleted), ExpenseErrors),
     security((), ("clerk" = [])))]

@@ -121,3 +121,42 @@ async fn the_docs_page_is_served_from_the_binary() {
         .unwrap();
     assert_eq!(script.status(), 200);
 }
+
+/// The committed `openapi.json` (what the TypeScript client is generated from) is the code's
+/// document, byte for byte, and the one the server serves.
+#[tokio::test]
+async fn the_committed_document_is_the_codes_document() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../openapi.json");
+    let committed = std::fs::read_to_string(&path).expect("openapi.json at the repository root");
+    assert!(
+        committed == formula_api::cli::openapi_json(),
+        "openapi.json differs from the code's document; regenerate it with \
+         `cargo run -q -p formula-api -- openapi > openapi.json`"
+    );
+
+    let app = TestApp::sqlite().await;
+    let served: Value = reqwest::get(format!("{}/openapi.json", app.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(served, serde_json::from_str::<Value>(&committed).unwrap());
+}
+
+/// Every operation has its own `operationId` (OpenAPI requires it; openapi-typescript keys its
+/// `operations` type by it, so a repeated id merges two operations' types).
+#[test]
+fn operation_ids_are_unique() {
+    let doc: Value = serde_json::from_str(&formula_api::cli::openapi_json()).unwrap();
+    let mut ids = Vec::new();
+    for item in doc["paths"].as_object().unwrap().values() {
+        for operation in item.as_object().unwrap().values() {
+            ids.push(operation["operationId"].as_str().expect("an operationId"));
+        }
+    }
+    let count = ids.len();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), count, "repeated operationIds among {ids:?}");
+}
