@@ -31,9 +31,16 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("{0}")]
     Unavailable(String),
+    /// Overloaded or briefly down (too many database loads waiting, the database unreachable):
+    /// a 503 with `Retry-After`, so clients back off instead of piling on.
+    #[error("{0}")]
+    TryLater(String),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
+
+/// What a `TryLater` answer's `Retry-After` asks for: long enough for a burst to drain.
+pub const RETRY_AFTER_SECONDS: u32 = 1;
 
 pub type ApiResult<T = Response> = Result<T, ApiError>;
 
@@ -47,7 +54,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::TryLater(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -63,7 +70,7 @@ impl From<DbError> for ApiError {
             DbError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
             DbError::Unavailable(_) => {
                 tracing::error!(error = %error_chain(&error), "database unavailable");
-                ApiError::Unavailable("the database is unavailable; try again shortly".into())
+                ApiError::TryLater("the database is unavailable; try again shortly".into())
             }
             other => ApiError::Internal(other.into()),
         }
@@ -95,6 +102,13 @@ impl IntoResponse for ApiError {
                         .headers_mut()
                         .insert(header::WWW_AUTHENTICATE, value);
                 }
+                response
+            }
+            ApiError::TryLater(reason) => {
+                let mut response = reply::error(status, &reason);
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
                 response
             }
             other => reply::error(status, &other.to_string()),

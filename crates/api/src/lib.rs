@@ -12,6 +12,7 @@ mod expenses;
 pub mod extract;
 pub mod fields;
 mod health;
+pub mod loads;
 pub mod metrics;
 pub mod openapi;
 mod peers;

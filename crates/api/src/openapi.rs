@@ -113,7 +113,7 @@ pub enum ExpenseErrors {
     Internal(#[to_schema] Failure),
     #[response(
         status = 503,
-        description = "The database is unavailable, or the request timed out"
+        description = "The database is unavailable or overloaded (with `Retry-After`), or the request timed out"
     )]
     Unavailable(#[to_schema] Failure),
 }

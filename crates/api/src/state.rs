@@ -15,6 +15,7 @@ use svix::webhooks::Webhook;
 use crate::config::Config;
 use crate::cron::Chores;
 use crate::error::ApiError;
+use crate::loads::LoadLimiter;
 use crate::session::SessionVerifier;
 use anyhow::Context;
 
@@ -31,6 +32,8 @@ pub struct App {
     pub sessions: Option<SessionVerifier>,
     /// The keep-alive's once-a-minute and once-an-hour chores.
     pub chores: Chores,
+    /// Bounds the database loads of cache misses (see `loads.rs`).
+    pub loads: LoadLimiter,
 }
 
 impl AppState {
@@ -47,6 +50,7 @@ impl AppState {
             .map(SessionVerifier::new)
             .transpose()
             .map_err(|reason| anyhow::anyhow!("Clerk session verification: {reason}"))?;
+        let loads = LoadLimiter::for_pool(config.database_max_connections);
         Ok(AppState(Arc::new(App {
             config,
             db,
@@ -54,11 +58,13 @@ impl AppState {
             webhook,
             sessions,
             chores: Chores::default(),
+            loads,
         })))
     }
 
     /// The JSON of a cached value, or of what `load` reads from the database on a miss (the
-    /// query is not even built on a hit).
+    /// query is not even built on a hit). A load waits for a place among the bounded database
+    /// loads; with none free soon enough the request answers 503 with `Retry-After`.
     pub async fn read_through<T, Fut>(
         &self,
         key: &str,
@@ -69,7 +75,10 @@ impl AppState {
         Fut: std::future::Future<Output = Result<T, DbError>>,
     {
         self.cache
-            .get_or_load(key, || async { Ok(load().await?) })
+            .get_or_load(key, || async {
+                let _place = self.loads.admit().await?;
+                Ok(load().await?)
+            })
             .await
     }
 

@@ -41,7 +41,12 @@ impl Expiry<String, Entry> for PerEntryTtl {
     }
 }
 
-/// Values in this process's memory, bounded by their total size in bytes.
+/// What an entry costs besides its key and value: moka's bookkeeping and the entry's own fields
+/// (an estimate, counted so that many small values cannot hold far more than the bound).
+const ENTRY_OVERHEAD_BYTES: usize = 256;
+
+/// Values in this process's memory, bounded by their total size in bytes: the bytes the bound
+/// counts are the bytes held (see `put`).
 pub struct MemoryKv {
     entries: Moka<String, Entry>,
 }
@@ -51,7 +56,8 @@ impl MemoryKv {
         let entries = Moka::builder()
             .max_capacity(max_bytes)
             .weigher(|key: &String, entry: &Entry| {
-                u32::try_from(key.len() + entry.value.len()).unwrap_or(u32::MAX)
+                u32::try_from(ENTRY_OVERHEAD_BYTES + key.len() + entry.value.len())
+                    .unwrap_or(u32::MAX)
             })
             .expire_after(PerEntryTtl)
             .build();
@@ -85,6 +91,9 @@ impl KvStore for MemoryKv {
     }
 
     async fn put(&self, key: &str, value: Bytes, ttl: Duration) -> Result<(), CacheError> {
+        // A value may sit in a buffer much larger than itself (serialized JSON grows its Vec by
+        // doubling, and `Bytes` keeps the whole allocation): hold an exact copy instead.
+        let value = Bytes::copy_from_slice(&value);
         self.entries
             .insert(
                 key.to_owned(),
@@ -124,5 +133,18 @@ mod tests {
         kv.delete("b").await.unwrap();
         kv.delete("never-there").await.unwrap();
         assert_eq!(kv.get("b").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn holds_a_copy_of_the_value_not_the_buffer_around_it() {
+        let kv = MemoryKv::new(1 << 20);
+        let buffer = Bytes::from(vec![7u8; 64 << 10]);
+        let value = buffer.slice(0..16);
+        kv.put("k", value.clone(), Duration::from_secs(60))
+            .await
+            .unwrap();
+        let held = kv.get("k").await.unwrap().unwrap();
+        assert_eq!(held, value);
+        assert_ne!(held.as_ptr(), value.as_ptr(), "the 64 KiB buffer is held");
     }
 }

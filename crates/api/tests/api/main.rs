@@ -13,7 +13,11 @@ mod database_down;
 mod equipment_costs;
 mod fixed_costs;
 mod http_surface;
+#[cfg(feature = "postgres-tests")]
+mod indexes;
 mod openapi;
+#[cfg(feature = "postgres-tests")]
+mod overload;
 mod ownership;
 #[cfg(feature = "postgres-tests")]
 mod peers;

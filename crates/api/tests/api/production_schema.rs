@@ -95,6 +95,7 @@ async fn migrates_a_production_database_in_place_and_serves_its_rows_unchanged()
 
     let app = TestApp::start(database, &[]).await;
     assert_eq!(dump(&mut conn).await, before, "migrating changed a row");
+    crate::indexes::assert_user_indexes_valid(&mut conn).await;
 
     let fixed = app
         .get("/api/expenses/fixed-costs?userId=user_2legacy")
