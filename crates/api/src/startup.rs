@@ -7,7 +7,7 @@ use formula_cache::{Cache, CacheOptions, CloudflareKv, KvStore};
 use formula_db::{DbOptions, DynStore};
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
-use tracing_appender::non_blocking::WorkerGuard;
+use tracing_appender::non_blocking::{NonBlocking, WorkerGuard};
 
 use crate::config::{CacheBackend, Config, LogFormat};
 use crate::state::AppState;
@@ -138,14 +138,10 @@ pub async fn shutdown_signal() {
 /// dropping it flushes what is queued.
 pub fn init_logging(format: &LogFormat) -> WorkerGuard {
     use tracing_subscriber::EnvFilter;
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(true)
-        .buffered_lines_limit(LOG_QUEUE_LINES)
-        .thread_name("log-writer")
-        .finish(std::io::BufWriter::with_capacity(
-            64 << 10,
-            std::io::stderr(),
-        ));
+    let (writer, guard) = log_writer(std::io::BufWriter::with_capacity(
+        64 << 10,
+        std::io::stderr(),
+    ));
     crate::metrics::count_dropped_log_lines(writer.error_counter());
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
@@ -161,3 +157,55 @@ pub fn init_logging(format: &LogFormat) -> WorkerGuard {
 
 /// Log lines queued for the writer thread at most; beyond, lines are dropped (and counted).
 const LOG_QUEUE_LINES: usize = 16_384;
+
+/// A writer that hands lines to a thread writing to `inner`, dropping (and counting) what does
+/// not fit in its queue rather than waiting.
+fn log_writer<W: std::io::Write + Send + 'static>(inner: W) -> (NonBlocking, WorkerGuard) {
+    tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(true)
+        .buffered_lines_limit(LOG_QUEUE_LINES)
+        .thread_name("log-writer")
+        .finish(inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    /// Stands for a stderr nobody reads: every write blocks.
+    struct Stuck;
+
+    impl Write for Stuck {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            std::thread::sleep(Duration::from_secs(3600));
+            Ok(0)
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_stuck_log_drops_and_counts_lines_instead_of_blocking() {
+        let (mut writer, guard) = log_writer(Stuck);
+        let started = Instant::now();
+        let lines = LOG_QUEUE_LINES * 2;
+        for n in 0..lines {
+            writer.write_all(format!("line {n}\n").as_bytes()).unwrap();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "writing never waits on the log"
+        );
+        let dropped = writer.error_counter().dropped_lines();
+        assert!(
+            dropped >= lines - LOG_QUEUE_LINES - 1,
+            "{dropped} of {lines} dropped"
+        );
+        std::mem::forget(guard); // its flush would wait on the stuck writer
+    }
+}

@@ -395,7 +395,10 @@ pub async fn start_up_error(env: &[(&str, &str)]) -> String {
 pub async fn holds_in_memory(app: &TestApp, path: &str) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
     while app.get(path).await.cache() != "hit" {
-        assert!(std::time::Instant::now() < deadline, "{path} never came from memory");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{path} never came from memory"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
