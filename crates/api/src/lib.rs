@@ -14,6 +14,7 @@ pub mod fields;
 mod health;
 pub mod metrics;
 pub mod openapi;
+mod outbox;
 mod peers;
 pub mod reply;
 pub mod server;

@@ -86,6 +86,7 @@ pub async fn serve(
         served = server => served?,
         _ = grace => tracing::warn!("requests still running after the grace period; closing"),
     }
+    state.drain_outbox(FLUSH_GRACE).await;
     flush_invalidations(&state).await;
     Ok(())
 }

@@ -80,7 +80,7 @@ async fn reads_go_through_kv_with_the_contract_keys_values_and_ttl() {
         ..FixedCostPatch::default()
     };
     app.db()
-        .update_fixed_costs("user_1", &[(id as i32, patch)])
+        .update_fixed_costs("user_1", &[(id as i32, patch)], &[])
         .await
         .unwrap();
     let second = app.get(&format!("{FIXED}?userId=user_1")).await;
