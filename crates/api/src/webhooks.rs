@@ -54,6 +54,7 @@ async fn receive(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -
     let outcome = app.db.apply_user_event(&event, &stale).await?;
     if !matches!(outcome, EventOutcome::Duplicate) {
         app.after_commit(&stale).await;
+        warm_cache(&app, &event).await;
     }
     Ok(reply::ok(&summary(&event, &outcome)))
 }
@@ -189,6 +190,28 @@ fn stale_keys(event: &UserEvent) -> Vec<String> {
         UserChange::Deleted => keys::all_of_user(user_id),
         UserChange::Created(_) | UserChange::Updated(_) => {
             vec![keys::user(user_id), keys::billable_cost(user_id)]
+        }
+    }
+}
+
+/// Loads what the contract says `user.created` / `user.updated` put in the cache, through the
+/// generation-checked read: a write that commits meanwhile keeps its value out (never the rows
+/// this event read in its transaction).
+async fn warm_cache(app: &AppState, event: &UserEvent) {
+    let user_id = event.user_id.as_str();
+    if matches!(event.change, UserChange::Deleted) {
+        return;
+    }
+    let key = keys::user(user_id);
+    let user = app.read_through(&key, || app.db.get_user(user_id));
+    if let Err(error) = user.await {
+        tracing::warn!(%error, "user not cached after the event");
+    }
+    if matches!(event.change, UserChange::Created(_)) {
+        let key = keys::billable_cost(user_id);
+        let billable = app.read_through(&key, || app.db.get_billable_cost(user_id));
+        if let Err(error) = billable.await {
+            tracing::warn!(%error, "billable cost not cached after the event");
         }
     }
 }

@@ -14,11 +14,13 @@ mod equipment_costs;
 mod fixed_costs;
 mod http_surface;
 mod openapi;
+mod outbox;
 mod ownership;
 #[cfg(feature = "postgres-tests")]
 mod peers;
 mod process;
 #[cfg(feature = "postgres-tests")]
 mod production_schema;
+mod purchase_dates;
 mod validation;
 mod webhooks;

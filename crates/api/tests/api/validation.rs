@@ -9,7 +9,8 @@ use crate::on_both_databases;
 
 on_both_databases!(
     every_rule_answers_400_naming_the_field,
-    unknown_fields_are_ignored
+    unknown_fields_are_ignored,
+    invalid_utf8_in_a_query_string_is_refused_naming_the_field,
 );
 
 const FIXED: &str = "/api/expenses/fixed-costs";
@@ -89,4 +90,15 @@ async fn unknown_fields_are_ignored(app: TestApp) {
     let reply = app.post(FIXED, &body).await;
     assert_eq!(reply.status, 201);
     assert!(reply.data().get("color").is_none());
+}
+
+/// `%FF%FE` is not UTF-8: refused as the same bytes in a body are, never decoded lossily.
+async fn invalid_utf8_in_a_query_string_is_refused_naming_the_field(app: TestApp) {
+    for path in [FIXED, BILLABLE, EQUIPMENT] {
+        let reply = app.get(&format!("{path}?userId=%FF%FE")).await;
+        assert_eq!(reply.status, 400, "{reply:?}");
+        assert_eq!(reply.error(), "userId: not valid UTF-8");
+    }
+    let fine = app.get(&format!("{FIXED}?userId=%C3%A9l%C3%A8ve")).await;
+    assert_eq!(fine.status, 200, "{fine:?}");
 }
