@@ -5,6 +5,7 @@
 //! timeout) cannot lose its invalidation, and a process killed after a commit leaves the entry
 //! for the next start, whose first pass applies it.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -56,9 +57,10 @@ impl Outbox {
 /// no `Outbox` handle is left.
 async fn run(db: DynStore, cache: Cache, wake: Arc<Notify>, passes: watch::Sender<Passes>) {
     let mut retry = RETRY_INTERVAL;
+    let mut tried = HashSet::new();
     loop {
         passes.send_modify(|passes| passes.started += 1);
-        let clean = drain(&db, &cache).await;
+        let clean = drain(&db, &cache, &mut tried).await;
         passes.send_modify(|passes| passes.finished = passes.started);
         if passes.is_closed() {
             return;
@@ -77,8 +79,9 @@ async fn run(db: DynStore, cache: Cache, wake: Arc<Notify>, passes: watch::Sende
 }
 
 /// Applies the outbox, oldest first, until it is empty; `false` when the database or the cache
-/// failed (what is left is retried).
-async fn drain(db: &DynStore, cache: &Cache) -> bool {
+/// failed (what is left is retried). `tried` holds the entries whose keys this process already
+/// evicted from its memory: a retry does not evict what reads loaded fresh since.
+async fn drain(db: &DynStore, cache: &Cache, tried: &mut HashSet<i64>) -> bool {
     loop {
         let rows = match db.outbox_batch(BATCH).await {
             Ok(rows) => rows,
@@ -91,15 +94,25 @@ async fn drain(db: &DynStore, cache: &Cache) -> bool {
         if count == 0 {
             return true;
         }
+        let mut evict: Vec<String> = rows
+            .iter()
+            .filter(|(id, _)| tried.insert(*id))
+            .map(|(_, key)| key.clone())
+            .collect();
         let (ids, mut keys): (Vec<i64>, Vec<String>) = rows.into_iter().unzip();
-        keys.sort_unstable();
-        keys.dedup();
-        if !cache.apply_recorded(&keys).await {
+        for list in [&mut keys, &mut evict] {
+            list.sort_unstable();
+            list.dedup();
+        }
+        if !cache.apply_recorded(&keys, &evict).await {
             return false;
         }
         if let Err(error) = db.outbox_delete(&ids).await {
             tracing::warn!(%error, "applied cache outbox entries not forgotten; retrying");
             return false;
+        }
+        for id in &ids {
+            tried.remove(id);
         }
         if count < BATCH as usize {
             return true;

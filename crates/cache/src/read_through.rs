@@ -290,34 +290,40 @@ impl Cache {
         self.publish(keys).await;
     }
 
-    /// Applies an invalidation that the database's outbox recorded: drops `keys` here, in the
-    /// remote layer and in other instances. While the remote delete is under way or failing,
-    /// reads of the keys skip the remote layer. `true` once the remote layer applied it (the
-    /// caller then forgets the outbox entry); `false` leaves the keys marked for the caller to
-    /// retry.
-    pub async fn apply_recorded(&self, keys: &[String]) -> bool {
-        self.inner.evict_local(keys).await;
-        let applied = match &self.inner.remote {
-            None => true,
-            Some(remote) => {
-                let sequence = self.inner.hold(keys);
-                match remote.delete_many(keys).await {
-                    Ok(()) => {
-                        self.inner.release(keys, sequence);
-                        true
-                    }
-                    Err(error) => {
-                        log_failure(
-                            &keys.join(","),
-                            &error,
-                            "cache invalidation failed; retrying",
-                        );
-                        false
-                    }
-                }
+    /// Applies an invalidation that the database's outbox recorded: drops `keys` in the remote
+    /// layer, and `evict` (the keys not tried before) in this process's memory; tells other
+    /// instances on the first try and once applied. While the remote delete is under way or
+    /// failing, reads of the keys skip the remote layer (and the queue's retrier retries them).
+    /// `true` once the remote layer applied it (the caller then forgets the outbox entry).
+    pub async fn apply_recorded(&self, keys: &[String], evict: &[String]) -> bool {
+        let Some(remote) = &self.inner.remote else {
+            self.inner.evict_local(evict).await;
+            self.publish(evict).await;
+            return true;
+        };
+        // Marked before the eviction: a read that starts after it cannot fetch the old value.
+        let sequence = self.inner.hold(keys);
+        self.inner.evict_local(evict).await;
+        let applied = match remote.delete_many(keys).await {
+            Ok(()) => {
+                self.inner.release(keys, sequence);
+                true
+            }
+            Err(error) => {
+                log_failure(
+                    &keys.join(","),
+                    &error,
+                    "cache invalidation failed; retrying",
+                );
+                self.inner.wake.notify_one();
+                false
             }
         };
-        self.publish(keys).await;
+        if applied {
+            self.publish(keys).await;
+        } else if !evict.is_empty() {
+            self.publish(evict).await;
+        }
         applied
     }
 

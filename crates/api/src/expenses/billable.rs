@@ -94,7 +94,8 @@ async fn fetch(
 }
 
 /// Route 7: 201 with the defaults, or 200 with the row the user already has; either way the
-/// cached value is dropped, and the next read loads the row.
+/// cache then holds the row, loaded by a generation-checked read after the invalidation (a write
+/// that commits meanwhile keeps it out).
 #[utoipa::path(post, path = "/api/expenses/billable-costs", tag = "billable costs", request_body = CreateBody,
     responses(
         (status = 201, description = "Created with the defaults", body = Success<BillableCost>),
@@ -110,6 +111,10 @@ async fn create(
     let stale = [keys::billable_cost(user.as_str())];
     let write = app.db.create_billable_cost(user.as_str(), &stale);
     let (row, created) = app.write_then_invalidate(&stale, write).await?;
+    let load = app.read_through(&stale[0], || app.db.get_billable_cost(user.as_str()));
+    if let Err(error) = load.await {
+        tracing::warn!(%error, "billable cost not cached after its creation");
+    }
     let status = if created {
         StatusCode::CREATED
     } else {

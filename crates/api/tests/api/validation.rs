@@ -62,7 +62,7 @@ async fn every_rule_answers_400_naming_the_field(app: TestApp) {
         (Method::PUT, FIXED.into(), Some(batch(vec![json!({"id": 0, "data": {}})])), "updates[0].id: must be a positive integer"),
         (Method::PUT, EQUIPMENT.into(), Some(batch(vec![json!({"id": 1, "data": {"lifeSpan": 0}})])), "updates[0].data.lifeSpan: must be > 0"),
         (Method::PUT, FIXED.into(), Some(json!({"userId": "u"})), "missing field updates"),
-        (Method::POST, EQUIPMENT.into(), Some(with(gear.clone(), "purchaseDate", json!("soon"))), "purchaseDate: expected an ISO 8601 date (2024-05-01), date-time (2024-05-01T10:00:00.000Z) or milliseconds since the epoch"),
+        (Method::POST, EQUIPMENT.into(), Some(with(gear.clone(), "purchaseDate", json!("soon"))), "purchaseDate: expected an ISO 8601 date (2024-05-01), date-time (2024-05-01T10:00:00.000Z) or milliseconds since the epoch, in the years 0001 to 9999"),
         (Method::POST, EQUIPMENT.into(), Some(with(gear.clone(), "lifeSpan", json!(0))), "lifeSpan: must be > 0"),
         (Method::POST, EQUIPMENT.into(), Some(with(gear.clone(), "usage", json!(-1))), "usage: must be ≥ 0"),
         (Method::POST, EQUIPMENT.into(), Some(with(gear.clone(), "rank", json!("1"))), "rank: expected a number, got a string"),
