@@ -190,6 +190,8 @@ async fn a_webhook_never_overwrites_a_newer_write_in_the_cache(database: TestDat
     .await;
     let created = app.post(BILLABLE, &json!({"userId": "user_r"})).await;
     assert_eq!(created.status, 201);
+    // Cloudflare (and the emulator) refuse a second write to one key within a second.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
 
     let body = event("user.created", clerk_user("user_r", Some("R"), None, 5), 5);
     let webhook = deliver(&app, "msg_race", &body);

@@ -13,7 +13,7 @@ use crate::helpers::*;
 const TOKEN: &str = "dates-token";
 const EQUIPMENT: &str = "/api/expenses/equipment-costs";
 /// Each accepted case costs three KV calls; the budget lets 120 go in a burst.
-const CASES: usize = 30;
+const CASES: usize = 36;
 
 /// A generated `purchaseDate`, and whether the service must accept it (`None`: either is right,
 /// e.g. an offset that moves the instant across the year 1 or 9999).
@@ -120,8 +120,19 @@ async fn every_accepted_purchase_date_reads_back_identically(database: TestDatab
     let seed: u64 = rand::random();
     let mut rng = StdRng::seed_from_u64(seed);
     let mut accepted = 0;
+    // The values the issue reproduced first, then generated ones.
+    let known = [
+        (json!("+10000-01-01"), Some(false)),
+        (json!("-262143-01-01"), Some(false)),
+        (json!("0000-12-31"), Some(false)),
+        (json!("2024-06-30T23:59:60Z"), Some(false)),
+        (json!(253_402_300_800_000i64), Some(false)),
+        (json!("9999-12-31T23:59:59.999999Z"), Some(true)),
+        (json!("0001-01-01"), Some(true)),
+    ];
+    let mut known = known.into_iter();
     for case in 0..CASES {
-        let (given, expected) = sample(&mut rng);
+        let (given, expected) = known.next().unwrap_or_else(|| sample(&mut rng));
         let user = format!("date_{case}");
         let mut body = equipment(&user, "Laptop", 0);
         body["purchaseDate"] = given.clone();
