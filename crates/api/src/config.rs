@@ -70,6 +70,11 @@ pub struct Config {
     pub memory_cache_max_bytes: u64,
     pub body_limit_bytes: usize,
     pub request_timeout: Duration,
+    /// Time a client has to send a request's headers, counted from when the connection waits
+    /// for one: also how long an idle keep-alive connection stays open.
+    pub header_read_timeout: Duration,
+    /// Most client connections open at once; more wait in the listen backlog.
+    pub max_connections: usize,
     pub auth_mode: AuthMode,
     /// How session tokens are verified (`AUTH_MODE=clerk`).
     pub session: Option<SessionSettings>,
@@ -118,6 +123,16 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
         "REQUEST_TIMEOUT_SECONDS",
         "15",
         "a request still running after this answers 503",
+    ),
+    (
+        "HEADER_READ_TIMEOUT_SECONDS",
+        "10",
+        "a client that has not sent a request's headers this long after the connection began waiting for them (a slow client, or an idle keep-alive connection) is disconnected",
+    ),
+    (
+        "MAX_CONNECTIONS",
+        "4096",
+        "most client connections open at once; more wait in the listen backlog",
     ),
     (
         "CACHE_TTL_SECONDS",
@@ -216,6 +231,8 @@ pub const RANGES: &[(&str, u64, u64)] = &[
     ("DATABASE_MAX_CONNECTIONS", 1, 1000),
     ("BODY_LIMIT_BYTES", 1024, 256 << 20),
     ("REQUEST_TIMEOUT_SECONDS", 1, 3600),
+    ("HEADER_READ_TIMEOUT_SECONDS", 1, 300),
+    ("MAX_CONNECTIONS", 1, 1_000_000),
     // Cloudflare's minimum; at most a year.
     (
         "CACHE_TTL_SECONDS",
@@ -277,6 +294,8 @@ impl Config {
             memory_cache_max_bytes: parse_ranged(&get, "MEMORY_CACHE_MAX_BYTES", 32 << 20)?,
             body_limit_bytes: parse_ranged(&get, "BODY_LIMIT_BYTES", 1 << 20)? as usize,
             request_timeout: seconds(&get, "REQUEST_TIMEOUT_SECONDS", 15)?,
+            header_read_timeout: seconds(&get, "HEADER_READ_TIMEOUT_SECONDS", 10)?,
+            max_connections: parse_ranged(&get, "MAX_CONNECTIONS", 4096)? as usize,
             auth_mode,
             session,
             webhook_secret: parse_webhook_secret(&get)?,

@@ -22,5 +22,6 @@ mod process;
 #[cfg(feature = "postgres-tests")]
 mod production_schema;
 mod purchase_dates;
+mod slow_clients;
 mod validation;
 mod webhooks;
