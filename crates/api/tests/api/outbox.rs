@@ -3,61 +3,15 @@
 
 use std::time::{Duration, Instant};
 
-use kv_emulator::{Faults, Options, Running};
-use serde_json::{json, Value};
+use kv_emulator::{Faults, Running};
+use serde_json::json;
 
 use crate::helpers::*;
 use crate::process::Process;
 use crate::webhooks::{clerk_user, deliver, event, SECRET};
 
-const TOKEN: &str = "outbox-token";
 const FIXED: &str = "/api/expenses/fixed-costs";
 const BILLABLE: &str = "/api/expenses/billable-costs";
-
-async fn emulator(faults: Faults) -> Running {
-    kv_emulator::spawn(Options {
-        token: TOKEN.into(),
-        faults,
-        ..Options::default()
-    })
-    .await
-    .unwrap()
-}
-
-fn kv_env(emulator: &Running) -> Vec<(&'static str, String)> {
-    vec![
-        ("CACHE_BACKEND", "cloudflare".into()),
-        ("CLOUDFLARE_ACCOUNT_ID", "acc".into()),
-        ("CLOUDFLARE_KV_NAMESPACE", "ns".into()),
-        ("CLOUDFLARE_KV_API_TOKEN", TOKEN.into()),
-        ("CLOUDFLARE_API_BASE_URL", emulator.api_base()),
-    ]
-}
-
-async fn app_on(database: TestDatabase, emulator: &Running, extra: &[(&str, &str)]) -> TestApp {
-    let env = kv_env(emulator);
-    let mut env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    env.extend_from_slice(extra);
-    TestApp::start(database, &env).await
-}
-
-/// What KV holds under `key`, parsed (`None` when it holds nothing).
-async fn in_kv(emulator: &Running, key: &str) -> Option<Value> {
-    let response = reqwest::Client::new()
-        .get(format!(
-            "{}/accounts/acc/storage/kv/namespaces/ns/values/{key}",
-            emulator.api_base()
-        ))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
-    match response.status().as_u16() {
-        404 => None,
-        200 => Some(response.json().await.unwrap()),
-        other => panic!("KV answered {other}"),
-    }
-}
 
 /// Polls until the list of `user` in KV (if any) and two GETs in a row all have `rows` rows.
 async fn assert_converges(base: &str, emulator: &Running, user: &str, rows: usize) {
@@ -103,8 +57,8 @@ fn hang() -> Faults {
 /// The client gives up and the request times out while KV hangs on the invalidation: the
 /// committed row reaches KV and every GET once KV answers again.
 async fn a_request_cancelled_during_a_hanging_kv_loses_no_invalidation(database: TestDatabase) {
-    let emulator = emulator(Faults::default()).await;
-    let app = app_on(
+    let emulator = kv_emulator(Faults::default()).await;
+    let app = app_on_kv(
         database,
         &emulator,
         &[("KV_TIMEOUT_MS", "1500"), ("REQUEST_TIMEOUT_SECONDS", "1")],
@@ -136,7 +90,7 @@ async fn a_request_cancelled_during_a_hanging_kv_loses_no_invalidation(database:
 /// `SIGKILL` of the real process after the commit, while the KV delete hangs; a new process over
 /// the same database applies the invalidation the first one owed.
 async fn a_process_killed_after_the_commit_loses_no_invalidation(database_url: String) {
-    let emulator = emulator(Faults::default()).await;
+    let emulator = kv_emulator(Faults::default()).await;
     let mut env = kv_env(&emulator);
     env.extend([
         ("DATABASE_URL", database_url),
@@ -177,12 +131,12 @@ async fn a_process_killed_after_the_commit_loses_no_invalidation(database_url: S
 /// A `user.created` delivery, then a PATCH of the same user 50 ms later: no path stores the row
 /// the webhook read before the PATCH, so every GET shows the PATCH.
 async fn a_webhook_never_overwrites_a_newer_write_in_the_cache(database: TestDatabase) {
-    let emulator = emulator(Faults {
+    let emulator = kv_emulator(Faults {
         latency_ms: 300,
         ..Faults::default()
     })
     .await;
-    let app = app_on(
+    let app = app_on_kv(
         database,
         &emulator,
         &[("CLERK_WEBHOOK_SIGNING_SECRET", SECRET)],

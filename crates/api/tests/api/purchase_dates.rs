@@ -3,14 +3,13 @@
 //! year, milliseconds, `Z`); every value outside that is a 400 naming the field.
 
 use chrono::{DateTime, Datelike};
-use kv_emulator::{Options, Running};
+use kv_emulator::Faults;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 
 use crate::helpers::*;
 
-const TOKEN: &str = "dates-token";
 const EQUIPMENT: &str = "/api/expenses/equipment-costs";
 /// Each accepted case costs three KV calls; the budget lets 120 go in a burst.
 const CASES: usize = 36;
@@ -86,37 +85,9 @@ fn is_javascript_iso(text: &str) -> bool {
         })
 }
 
-async fn in_kv(emulator: &Running, key: &str) -> Value {
-    reqwest::Client::new()
-        .get(format!(
-            "{}/accounts/acc/storage/kv/namespaces/ns/values/{key}",
-            emulator.api_base()
-        ))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 async fn every_accepted_purchase_date_reads_back_identically(database: TestDatabase) {
-    let emulator = kv_emulator::spawn(Options {
-        token: TOKEN.into(),
-        ..Options::default()
-    })
-    .await
-    .unwrap();
-    let base = emulator.api_base();
-    let env = [
-        ("CLOUDFLARE_ACCOUNT_ID", "acc"),
-        ("CLOUDFLARE_KV_NAMESPACE", "ns"),
-        ("CLOUDFLARE_KV_API_TOKEN", TOKEN),
-        ("CLOUDFLARE_API_BASE_URL", base.as_str()),
-        ("KV_BUDGET_PER_5_MIN", "1200"),
-    ];
-    let app = TestApp::start(database, &env).await;
+    let emulator = kv_emulator(Faults::default()).await;
+    let app = app_on_kv(database, &emulator, &[("KV_BUDGET_PER_5_MIN", "1200")]).await;
     let seed: u64 = rand::random();
     let mut rng = StdRng::seed_from_u64(seed);
     let mut accepted = 0;
@@ -154,7 +125,8 @@ async fn every_accepted_purchase_date_reads_back_identically(database: TestDatab
         assert_eq!(from_database.cache(), "miss");
         let from_memory = app.get(&path).await;
         assert_eq!(from_memory.cache(), "hit");
-        let from_kv = in_kv(&emulator, &format!("equipment-cost-list:{user}")).await;
+        let key = format!("equipment-cost-list:{user}");
+        let from_kv = in_kv(&emulator, &key).await.expect("stored in KV");
         for (layer, list) in [
             ("database", from_database.data()),
             ("memory", from_memory.data()),
