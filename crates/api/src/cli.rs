@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::config::{Config, VARIABLES};
+use crate::config::{range_of, Config, VARIABLES};
 use crate::startup;
 
 #[derive(Debug, Parser)]
@@ -31,7 +31,12 @@ enum Command {
 fn environment_help() -> String {
     let mut text = String::from("Environment (also read from ./.env):\n");
     for (name, default, meaning) in VARIABLES {
-        text.push_str(&format!("  {name:<26} {meaning} [default: {default}]\n"));
+        let range = range_of(name)
+            .map(|(min, max)| format!(" [range: {min} to {max}]"))
+            .unwrap_or_default();
+        text.push_str(&format!(
+            "  {name:<26} {meaning} [default: {default}]{range}\n"
+        ));
     }
     text
 }

@@ -75,6 +75,11 @@ pub struct Config {
     pub memory_cache_max_bytes: u64,
     pub body_limit_bytes: usize,
     pub request_timeout: Duration,
+    /// Time a client has to send a request's headers, counted from when the connection waits
+    /// for one: also how long an idle keep-alive connection stays open.
+    pub header_read_timeout: Duration,
+    /// Most client connections open at once; more wait in the listen backlog.
+    pub max_connections: usize,
     pub auth_mode: AuthMode,
     /// How session tokens are verified (`AUTH_MODE=clerk`).
     pub session: Option<SessionSettings>,
@@ -133,6 +138,16 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
         "REQUEST_TIMEOUT_SECONDS",
         "15",
         "a request still running after this answers 503",
+    ),
+    (
+        "HEADER_READ_TIMEOUT_SECONDS",
+        "10",
+        "a client that has not sent a request's headers this long after the connection began waiting for them (a slow client, or an idle keep-alive connection) is disconnected",
+    ),
+    (
+        "MAX_CONNECTIONS",
+        "4096",
+        "most client connections open at once; more wait in the listen backlog",
     ),
     (
         "CACHE_TTL_SECONDS",
@@ -225,6 +240,38 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("RUST_LOG", "info", "log filter (tracing-subscriber syntax)"),
 ];
 
+/// The range of every numeric variable (inclusive): start-up refuses a value outside it, naming
+/// the variable, and `api --help` prints it. Wider values overflow timers or make no sense.
+pub const RANGES: &[(&str, u64, u64)] = &[
+    ("DATABASE_MAX_CONNECTIONS", 1, 1000),
+    ("BODY_LIMIT_BYTES", 1024, 256 << 20),
+    ("REQUEST_TIMEOUT_SECONDS", 1, 3600),
+    ("HEADER_READ_TIMEOUT_SECONDS", 1, 300),
+    ("MAX_CONNECTIONS", 1, 1_000_000),
+    // Cloudflare's minimum; at most a year.
+    (
+        "CACHE_TTL_SECONDS",
+        formula_cache::MIN_TTL_SECS,
+        365 * 24 * 3600,
+    ),
+    ("MEMORY_CACHE_MAX_BYTES", 1 << 20, 64 << 30),
+    ("LOCAL_CACHE_TTL_SECONDS", 1, 24 * 3600),
+    // Cloudflare blocks the whole account above 1200 per five minutes.
+    ("KV_BUDGET_PER_5_MIN", 10, 1200),
+    ("KV_TIMEOUT_MS", 100, 60_000),
+    ("CLERK_JWKS_REFETCH_FLOOR_SECONDS", 1, 3600),
+    // Browsers cap it lower still (Chrome: 7200).
+    ("CORS_MAX_AGE_SECONDS", 0, 86_400),
+];
+
+/// `RANGES`' entry of `name`.
+pub fn range_of(name: &str) -> Option<(u64, u64)> {
+    RANGES
+        .iter()
+        .find(|(known, _, _)| *known == name)
+        .map(|(_, min, max)| (*min, *max))
+}
+
 impl Config {
     /// Reads the process environment.
     pub fn from_env() -> Result<Config, ConfigError> {
@@ -250,13 +297,7 @@ impl Config {
                 ));
             }
         }
-        let cache_ttl_secs = parse(&get, "CACHE_TTL_SECONDS", 1200u64)?;
-        if cache_ttl_secs < formula_cache::MIN_TTL_SECS {
-            return Err(invalid(
-                "CACHE_TTL_SECONDS",
-                "must be at least 60 (Cloudflare's minimum TTL)",
-            ));
-        }
+        let cache_ttl_secs = parse_ranged(&get, "CACHE_TTL_SECONDS", 1200)?;
         let bind_addr: SocketAddr = parse(
             &get,
             "BIND_ADDR",
@@ -266,7 +307,7 @@ impl Config {
         Ok(Config {
             database_url: SecretString::from(database_url),
             database_url_unpooled: database_url_unpooled.map(SecretString::from),
-            database_max_connections: parse(&get, "DATABASE_MAX_CONNECTIONS", 10)?,
+            database_max_connections: parse_ranged(&get, "DATABASE_MAX_CONNECTIONS", 10)? as u32,
             auto_migrate: parse_bool(&get, "AUTO_MIGRATE", true)?,
             bind_addr,
             metrics_addr: match get("METRICS_ADDR") {
@@ -274,13 +315,15 @@ impl Config {
                 Some(_) => Some(parse(&get, "METRICS_ADDR", bind_addr)?),
             },
             cors_origins: parse_cors(get("CORS_ALLOWED_ORIGINS"))?,
-            cors_max_age: Duration::from_secs(parse(&get, "CORS_MAX_AGE_SECONDS", 600)?),
+            cors_max_age: seconds(&get, "CORS_MAX_AGE_SECONDS", 600)?,
             cache_backend: parse_cache_backend(&get)?,
             cache_ttl: Duration::from_secs(cache_ttl_secs),
-            local_cache_ttl: Duration::from_secs(parse(&get, "LOCAL_CACHE_TTL_SECONDS", 60)?),
-            memory_cache_max_bytes: parse(&get, "MEMORY_CACHE_MAX_BYTES", 32 << 20)?,
-            body_limit_bytes: parse(&get, "BODY_LIMIT_BYTES", 1 << 20)?,
-            request_timeout: Duration::from_secs(parse(&get, "REQUEST_TIMEOUT_SECONDS", 15)?),
+            local_cache_ttl: seconds(&get, "LOCAL_CACHE_TTL_SECONDS", 60)?,
+            memory_cache_max_bytes: parse_ranged(&get, "MEMORY_CACHE_MAX_BYTES", 32 << 20)?,
+            body_limit_bytes: parse_ranged(&get, "BODY_LIMIT_BYTES", 1 << 20)? as usize,
+            request_timeout: seconds(&get, "REQUEST_TIMEOUT_SECONDS", 15)?,
+            header_read_timeout: seconds(&get, "HEADER_READ_TIMEOUT_SECONDS", 10)?,
+            max_connections: parse_ranged(&get, "MAX_CONNECTIONS", 4096)? as usize,
             auth_mode,
             session,
             webhook_secret: parse_webhook_secret(&get)?,
@@ -361,14 +404,8 @@ fn parse_cache_backend(get: &impl Fn(&str) -> Option<String>) -> Result<CacheBac
         }
         options.api_base = base.trim().to_owned();
     }
-    options.budget_per_five_minutes = parse(get, "KV_BUDGET_PER_5_MIN", 900)?;
-    if !(10..=1200).contains(&options.budget_per_five_minutes) {
-        return Err(invalid(
-            "KV_BUDGET_PER_5_MIN",
-            "must be 10 to 1200 (Cloudflare blocks the whole account above 1200 per five minutes)",
-        ));
-    }
-    options.request_timeout = Duration::from_millis(parse(get, "KV_TIMEOUT_MS", 2000)?);
+    options.budget_per_five_minutes = parse_ranged(get, "KV_BUDGET_PER_5_MIN", 900)? as u32;
+    options.request_timeout = Duration::from_millis(parse_ranged(get, "KV_TIMEOUT_MS", 2000)?);
     Ok(CacheBackend::Cloudflare(options))
 }
 
@@ -387,6 +424,29 @@ where
             .parse()
             .map_err(|error| invalid(name, format!("{text:?} is not valid: {error}"))),
     }
+}
+
+/// A numeric variable, refused outside its range in `RANGES`.
+fn parse_ranged(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: u64,
+) -> Result<u64, ConfigError> {
+    let (min, max) = range_of(name).expect("every numeric variable has a range");
+    let value = parse(get, name, default)?;
+    if !(min..=max).contains(&value) {
+        return Err(invalid(name, format!("{value} is outside {min} to {max}")));
+    }
+    Ok(value)
+}
+
+/// A duration in seconds, within its range.
+fn seconds(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: u64,
+) -> Result<Duration, ConfigError> {
+    parse_ranged(get, name, default).map(Duration::from_secs)
 }
 
 fn parse_bool(
@@ -465,10 +525,9 @@ fn parse_auth(
             if !is_http_url(&url) {
                 return Err(invalid("CLERK_JWKS_URL", "expected an https:// URL"));
             }
-            let floor = parse(get, "CLERK_JWKS_REFETCH_FLOOR_SECONDS", 10u64)?;
             KeySource::Jwks {
                 url: url.trim().to_owned(),
-                refetch_floor: Duration::from_secs(floor),
+                refetch_floor: seconds(get, "CLERK_JWKS_REFETCH_FLOOR_SECONDS", 10)?,
                 max_age: crate::session::JWKS_MAX_AGE,
             }
         }
@@ -563,6 +622,50 @@ mod tests {
             let error = config(&pairs).unwrap_err();
             assert_eq!(error.name, name, "{value}");
             assert!(error.to_string().starts_with(name));
+        }
+    }
+
+    /// Every numeric variable has a range; a value past either end (or one that would overflow a
+    /// timer) stops start-up naming the variable.
+    #[test]
+    fn numeric_variables_refuse_values_outside_their_range() {
+        let numeric: Vec<&str> = VARIABLES
+            .iter()
+            .filter(|(_, default, _)| default.parse::<u64>().is_ok())
+            .map(|(name, _, _)| *name)
+            .collect();
+        for name in &numeric {
+            assert!(range_of(name).is_some(), "{name} has no documented range");
+        }
+        let base = [
+            ("CLOUDFLARE_ACCOUNT_ID", "a"),
+            ("CLOUDFLARE_KV_NAMESPACE", "n"),
+            ("CLOUDFLARE_KV_API_TOKEN", "t"),
+            (
+                "CLERK_JWKS_URL",
+                "https://clerk.example.com/.well-known/jwks.json",
+            ),
+        ];
+        for (name, min, max) in RANGES {
+            let below = min.checked_sub(1).map(|v| v.to_string());
+            let above = (max + 1).to_string();
+            let huge = u64::MAX.to_string();
+            for value in below.iter().chain([&above, &huge]) {
+                let error = config(&[&base[..], &[(name, value.as_str())]].concat()).unwrap_err();
+                assert_eq!(error.name, *name, "{name}={value}");
+            }
+            for value in [min, max] {
+                let value = value.to_string();
+                config(&[&base[..], &[(name, value.as_str())]].concat())
+                    .unwrap_or_else(|e| panic!("{name}={value}: {e}"));
+            }
+        }
+        for (name, value) in [
+            ("REQUEST_TIMEOUT_SECONDS", "18446744073709551615"),
+            ("REQUEST_TIMEOUT_SECONDS", "0"),
+            ("CACHE_TTL_SECONDS", "18446744073709551615"),
+        ] {
+            assert_eq!(config(&[(name, value)]).unwrap_err().name, name);
         }
     }
 

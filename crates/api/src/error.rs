@@ -25,6 +25,9 @@ pub enum ApiError {
     NotFound(String),
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// The user was deleted (in Clerk): their writes are refused.
+    #[error("{0}")]
+    Gone(String),
     #[error("{0}")]
     PayloadTooLarge(String),
     #[error("{0}")]
@@ -52,6 +55,7 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Gone(_) => StatusCode::GONE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unavailable(_) | ApiError::TryLater(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -68,6 +72,9 @@ impl From<DbError> for ApiError {
     fn from(error: DbError) -> Self {
         match error {
             DbError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
+            DbError::Gone(what) => {
+                ApiError::Gone(format!("{what} was deleted; nothing was written"))
+            }
             DbError::Unavailable(_) => {
                 tracing::error!(error = %error_chain(&error), "database unavailable");
                 ApiError::TryLater("the database is unavailable; try again shortly".into())

@@ -57,7 +57,8 @@ where
     }
 }
 
-/// Query parameters, with the same field-naming errors as bodies.
+/// Query parameters, with the same field-naming errors as bodies. Percent-escapes that decode to
+/// invalid UTF-8 are refused (400 naming the parameter), as the same bytes in a body are.
 pub struct QueryParams<T>(pub T);
 
 impl<S, T> FromRequestParts<S> for QueryParams<T>
@@ -69,6 +70,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
         let query = parts.uri.query().unwrap_or_default();
+        check_utf8(query)?;
         let deserializer =
             serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
         serde_path_to_error::deserialize(deserializer)
@@ -77,6 +79,25 @@ where
                 ApiError::bad_request(describe(error.path(), &error.inner().to_string()))
             })
     }
+}
+
+/// Refuses a query string one of whose names or values is not UTF-8 once decoded.
+fn check_utf8(query: &str) -> Result<(), ApiError> {
+    for pair in query.split('&') {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let decoded =
+            |part: &str| -> Vec<u8> { percent_encoding::percent_decode_str(part).collect() };
+        let name_bytes = decoded(name);
+        let Ok(name) = std::str::from_utf8(&name_bytes) else {
+            return Err(ApiError::bad_request(
+                "query: a parameter name is not valid UTF-8",
+            ));
+        };
+        if std::str::from_utf8(&decoded(value)).is_err() {
+            return Err(ApiError::bad_request(format!("{name}: not valid UTF-8")));
+        }
+    }
+    Ok(())
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
@@ -164,6 +185,16 @@ mod tests {
             "nested[1].amount: must be ≥ 0"
         );
         assert_eq!(message(r#"{}"#), "missing field amount");
+    }
+
+    #[test]
+    fn query_strings_must_decode_to_utf8() {
+        assert!(check_utf8("userId=user_1&x=%C3%A9+a").is_ok());
+        match check_utf8("userId=%FF%FE") {
+            Err(ApiError::BadRequest(message)) => assert_eq!(message, "userId: not valid UTF-8"),
+            other => panic!("expected a 400, got {other:?}"),
+        }
+        assert!(check_utf8("%FF=1").is_err());
     }
 
     #[test]

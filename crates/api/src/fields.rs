@@ -148,13 +148,23 @@ impl<'de> Deserialize<'de> for Id {
     }
 }
 
-/// `purchaseDate`: an ISO 8601 date or date-time, or milliseconds since the epoch, held in UTC.
+/// `purchaseDate`: an ISO 8601 date or date-time, or milliseconds since the epoch, held in UTC
+/// to the millisecond. Only what JavaScript's `Date`, Postgres and the cache all represent the
+/// same way: a four-digit year (0001 to 9999), no leap second.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PurchaseDate(pub NaiveDateTime);
 
 impl PurchaseDate {
     const EXPECTED: &'static str =
-        "expected an ISO 8601 date (2024-05-01), date-time (2024-05-01T10:00:00.000Z) or milliseconds since the epoch";
+        "expected an ISO 8601 date (2024-05-01), date-time (2024-05-01T10:00:00.000Z) or milliseconds since the epoch, in the years 0001 to 9999";
+
+    /// The instant, if every reader represents it: years 1 to 9999, no leap second; sub-millisecond
+    /// digits are dropped (`TIMESTAMP(3)` and the JSON keep milliseconds).
+    fn representable(at: NaiveDateTime) -> Option<NaiveDateTime> {
+        use chrono::{Datelike, SubsecRound, Timelike};
+        let in_range = (1..=9999).contains(&at.year()) && at.nanosecond() < 1_000_000_000;
+        in_range.then(|| at.trunc_subsecs(3))
+    }
 
     fn from_text(text: &str) -> Option<NaiveDateTime> {
         if let Ok(at) = DateTime::parse_from_rfc3339(text) {
@@ -184,6 +194,7 @@ impl<'de> Deserialize<'de> for PurchaseDate {
             _ => None,
         };
         parsed
+            .and_then(PurchaseDate::representable)
             .map(PurchaseDate)
             .ok_or_else(|| D::Error::custom(Self::EXPECTED))
     }

@@ -15,6 +15,7 @@ mod health;
 pub mod loads;
 pub mod metrics;
 pub mod openapi;
+mod outbox;
 mod peers;
 pub mod reply;
 pub mod server;

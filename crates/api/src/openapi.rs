@@ -102,6 +102,11 @@ pub enum ExpenseErrors {
     NotFound(#[to_schema] Failure),
     #[response(status = 405, description = "Method not allowed on this path")]
     MethodNotAllowed(#[to_schema] Failure),
+    #[response(
+        status = 410,
+        description = "The user was deleted in Clerk: nothing is written"
+    )]
+    Gone(#[to_schema] Failure),
     #[response(status = 413, description = "Body over the limit")]
     PayloadTooLarge(#[to_schema] Failure),
     #[response(status = 415, description = "Body is not JSON")]

@@ -1,18 +1,26 @@
 //! The router and its middleware, and serving it on a listener.
 
 use std::future::Future;
+use std::pin::pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tower::ServiceBuilder;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::cors::CorsPolicy;
+use crate::config::Config;
 use crate::edge::EdgeLayer;
 use crate::error::ApiError;
 use crate::openapi::ApiDoc;
@@ -72,7 +80,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(listener, router(state.clone())).with_graceful_shutdown(async move {
+    let app = router(state.clone());
+    let server = accept_until(listener, app, &state.config, async move {
         shutdown.await;
         let _ = stopping.send(());
     });
@@ -87,7 +96,60 @@ pub async fn serve(
         served = server => served?,
         _ = grace => tracing::warn!("requests still running after the grace period; closing"),
     }
+    state.drain_outbox(FLUSH_GRACE).await;
     flush_invalidations(&state).await;
+    Ok(())
+}
+
+/// Serves connections until `shutdown`, then waits for the open ones to finish the requests they
+/// carry. At most `MAX_CONNECTIONS` are open at once (more wait in the listen backlog), and a
+/// client has `HEADER_READ_TIMEOUT_SECONDS` to send a request's headers, counted from when the
+/// connection begins waiting for them: a slow client and an idle keep-alive connection are both
+/// closed then. `axum::serve` runs hyper without a timer, so it has neither.
+async fn accept_until(
+    listener: TcpListener,
+    app: Router,
+    config: &Config,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(config.header_read_timeout);
+    builder.http2().timer(TokioTimer::new());
+    let graceful = GracefulShutdown::new();
+    let slots = Arc::new(Semaphore::new(config.max_connections));
+    let mut shutdown = pin!(shutdown);
+    loop {
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+            () = &mut shutdown => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    // Out of file descriptors, typically: pause rather than spin.
+                    tracing::warn!(%error, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let service = TowerToHyperService::new(app.clone());
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            let _ = connection.await;
+            drop(slot);
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
     Ok(())
 }
 

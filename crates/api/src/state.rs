@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::cron::Chores;
 use crate::error::ApiError;
 use crate::loads::LoadLimiter;
+use crate::outbox::Outbox;
 use crate::session::SessionVerifier;
 use anyhow::Context;
 
@@ -34,6 +35,8 @@ pub struct App {
     pub chores: Chores,
     /// Bounds the database loads of cache misses (see `loads.rs`).
     pub loads: LoadLimiter,
+    /// Applies the invalidations that writes recorded in the database.
+    outbox: Outbox,
 }
 
 impl AppState {
@@ -51,10 +54,12 @@ impl AppState {
             .transpose()
             .map_err(|reason| anyhow::anyhow!("Clerk session verification: {reason}"))?;
         let loads = LoadLimiter::for_pool(config.database_max_connections);
+        let outbox = Outbox::start(db.clone(), cache.clone());
         Ok(AppState(Arc::new(App {
             config,
             db,
             cache,
+            outbox,
             webhook,
             sessions,
             chores: Chores::default(),
@@ -82,19 +87,32 @@ impl AppState {
             .await
     }
 
-    /// Runs a database write, then drops the cache keys it made stale: invalidation after the
-    /// commit, so no reader can cache the old rows after the write answered.
+    /// Runs a database write (which records `stale`, the keys it makes stale, in the outbox in
+    /// its transaction), then drops them: see `after_commit`.
     pub async fn write_then_invalidate<T>(
         &self,
         stale: &[String],
         write: impl std::future::Future<Output = Result<T, DbError>>,
     ) -> Result<T, ApiError> {
         let written = write.await;
-        // A failure other than "not found" may have committed before the connection broke.
-        if !matches!(written, Err(DbError::NotFound(_))) {
-            self.cache.invalidate(stale).await;
+        // A failure other than a refusal may have committed before the connection broke.
+        if !matches!(written, Err(DbError::NotFound(_) | DbError::Gone(_))) {
+            self.after_commit(stale).await;
         }
         Ok(written?)
+    }
+
+    /// After a commit that recorded `stale` in the outbox: drops the keys from this process's
+    /// memory at once (this instance never serves the old rows), then waits for the outbox worker
+    /// to apply them to KV and the other instances. Cancelling the wait loses nothing.
+    pub async fn after_commit(&self, stale: &[String]) {
+        self.cache.evict_local(stale).await;
+        self.outbox.drained().await;
+    }
+
+    /// Waits (at most `limit`) for the outbox worker's next pass: for shutdown.
+    pub async fn drain_outbox(&self, limit: std::time::Duration) {
+        let _ = tokio::time::timeout(limit, self.outbox.drained()).await;
     }
 }
 

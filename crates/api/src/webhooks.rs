@@ -2,12 +2,13 @@
 //!
 //! The signature is checked over the raw body before anything is parsed. The event is applied in
 //! one database transaction (at most once per Svix message, never over a newer event of the same
-//! user); the cache is brought in line after the commit, and what it refuses is queued.
+//! user) that also records the user's cache keys in the outbox; they are dropped after the
+//! commit (never overwritten: the next read loads them, checked against newer writes).
 
 use axum::extract::State;
 use axum::http::HeaderMap;
 use bytes::Bytes;
-use formula_cache::{keys, Cache};
+use formula_cache::keys;
 use formula_db::models::{EventOutcome, UserChange, UserEvent, UserProfile};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -49,8 +50,12 @@ async fn receive(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -
             return Ok(reply::ok(&json!({"event": kind, "result": "ignored"})));
         }
     };
-    let outcome = app.db.apply_user_event(&event).await?;
-    sync_cache(&app.cache, &event, &outcome).await;
+    let stale = stale_keys(&event);
+    let outcome = app.db.apply_user_event(&event, &stale).await?;
+    if !matches!(outcome, EventOutcome::Duplicate) {
+        app.after_commit(&stale).await;
+        warm_cache(&app, &event).await;
+    }
     Ok(reply::ok(&summary(&event, &outcome)))
 }
 
@@ -177,20 +182,37 @@ fn header(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// After the commit: the user's keys hold what the database now holds, or nothing.
-async fn sync_cache(cache: &Cache, event: &UserEvent, outcome: &EventOutcome) {
-    let rows = match outcome {
-        EventOutcome::Duplicate => return,
-        EventOutcome::Applied(rows) | EventOutcome::Superseded(rows) => rows,
-    };
+/// The cache keys an event can make stale: the user and the billable defaults it may add, or
+/// every key of a deleted user.
+fn stale_keys(event: &UserEvent) -> Vec<String> {
     let user_id = event.user_id.as_str();
-    let Some(user) = &rows.user else {
-        cache.invalidate(&keys::all_of_user(user_id)).await;
+    match event.change {
+        UserChange::Deleted => keys::all_of_user(user_id),
+        UserChange::Created(_) | UserChange::Updated(_) => {
+            vec![keys::user(user_id), keys::billable_cost(user_id)]
+        }
+    }
+}
+
+/// Loads what the contract says `user.created` / `user.updated` put in the cache, through the
+/// generation-checked read: a write that commits meanwhile keeps its value out (never the rows
+/// this event read in its transaction).
+async fn warm_cache(app: &AppState, event: &UserEvent) {
+    let user_id = event.user_id.as_str();
+    if matches!(event.change, UserChange::Deleted) {
         return;
-    };
-    cache.refresh(&keys::user(user_id), user).await;
-    if let (UserChange::Created(_), Some(billable)) = (&event.change, &rows.billable) {
-        cache.refresh(&keys::billable_cost(user_id), billable).await;
+    }
+    let key = keys::user(user_id);
+    let user = app.read_through(&key, || app.db.get_user(user_id));
+    if let Err(error) = user.await {
+        tracing::warn!(%error, "user not cached after the event");
+    }
+    if matches!(event.change, UserChange::Created(_)) {
+        let key = keys::billable_cost(user_id);
+        let billable = app.read_through(&key, || app.db.get_billable_cost(user_id));
+        if let Err(error) = billable.await {
+            tracing::warn!(%error, "billable cost not cached after the event");
+        }
     }
 }
 

@@ -290,6 +290,43 @@ impl Cache {
         self.publish(keys).await;
     }
 
+    /// Applies an invalidation that the database's outbox recorded: drops `keys` in the remote
+    /// layer, and `evict` (the keys not tried before) in this process's memory; tells other
+    /// instances on the first try and once applied. While the remote delete is under way or
+    /// failing, reads of the keys skip the remote layer (and the queue's retrier retries them).
+    /// `true` once the remote layer applied it (the caller then forgets the outbox entry).
+    pub async fn apply_recorded(&self, keys: &[String], evict: &[String]) -> bool {
+        let Some(remote) = &self.inner.remote else {
+            self.inner.evict_local(evict).await;
+            self.publish(evict).await;
+            return true;
+        };
+        // Marked before the eviction: a read that starts after it cannot fetch the old value.
+        let sequence = self.inner.hold(keys);
+        self.inner.evict_local(evict).await;
+        let applied = match remote.delete_many(keys).await {
+            Ok(()) => {
+                self.inner.release(keys, sequence);
+                true
+            }
+            Err(error) => {
+                log_failure(
+                    &keys.join(","),
+                    &error,
+                    "cache invalidation failed; retrying",
+                );
+                self.inner.wake.notify_one();
+                false
+            }
+        };
+        if applied {
+            self.publish(keys).await;
+        } else if !evict.is_empty() {
+            self.publish(evict).await;
+        }
+        applied
+    }
+
     /// Drops `keys` from this process's memory only: what another instance's invalidation calls.
     pub async fn evict_local(&self, keys: &[String]) {
         self.inner.evict_local(keys).await;
@@ -301,27 +338,6 @@ impl Cache {
             generation.fetch_add(1, Ordering::SeqCst);
         }
         self.inner.local.clear();
-    }
-
-    /// Replaces `key`'s value with `value`, fresh from a database commit. Where that cannot be
-    /// written, the key is invalidated instead (queued if need be): the old value is not served.
-    pub async fn refresh<T: Serialize>(&self, key: &str, value: &T) {
-        let Ok(bytes) = encode(value) else {
-            return self.invalidate(&[key.to_owned()]).await;
-        };
-        let generation = self.inner.bump(key);
-        self.store_local_if_current(key, bytes.clone(), generation)
-            .await;
-        let written = match &self.inner.remote {
-            Some(_) if self.inner.is_pending(key) => false,
-            Some(_) => self.store_remote_if_current(key, bytes, generation).await,
-            None => true,
-        };
-        if written {
-            self.publish(&[key.to_owned()]).await;
-        } else {
-            self.invalidate(&[key.to_owned()]).await;
-        }
     }
 
     /// Writes a value no database row stands behind (the keep-alive heartbeat).
@@ -495,14 +511,30 @@ impl Inner {
     }
 
     fn queue(&self, keys: &[String]) {
+        self.hold(keys);
+        self.wake.notify_one();
+    }
+
+    /// Marks `keys` pending (reads skip the remote layer); the sequence number of this mark.
+    fn hold(&self, keys: &[String]) -> u64 {
         let sequence = self.sequence.fetch_add(1, Ordering::SeqCst);
         let mut pending = self.pending.lock().expect("pending lock");
         for key in keys {
             pending.insert(key.clone(), sequence);
         }
         metrics::gauge!("cache_pending_invalidations").set(pending.len() as f64);
-        drop(pending);
-        self.wake.notify_one();
+        sequence
+    }
+
+    /// Unmarks `keys`, unless a later mark (a newer failure) holds them.
+    fn release<'k>(&self, keys: impl IntoIterator<Item = &'k String>, sequence: u64) {
+        let mut pending = self.pending.lock().expect("pending lock");
+        for key in keys {
+            if pending.get(key).is_some_and(|held| *held <= sequence) {
+                pending.remove(key);
+            }
+        }
+        metrics::gauge!("cache_pending_invalidations").set(pending.len() as f64);
     }
 
     /// One attempt at every queued invalidation; `true` when the queue is empty afterwards.
@@ -520,16 +552,12 @@ impl Inner {
         let keys: Vec<String> = snapshot.iter().map(|(key, _)| key.clone()).collect();
         match remote.delete_many(&keys).await {
             Ok(()) => {
-                let mut pending = self.pending.lock().expect("pending lock");
-                for (key, sequence) in snapshot {
+                for (key, sequence) in &snapshot {
                     // A newer failure of the same key stays queued.
-                    if pending.get(&key) == Some(&sequence) {
-                        pending.remove(&key);
-                    }
+                    self.release([key], *sequence);
                 }
-                metrics::gauge!("cache_pending_invalidations").set(pending.len() as f64);
                 tracing::info!(count = keys.len(), "queued cache invalidations applied");
-                pending.is_empty()
+                self.pending.lock().expect("pending lock").is_empty()
             }
             Err(error) => {
                 tracing::warn!(count = keys.len(), %error, "queued cache invalidations still failing");

@@ -6,6 +6,9 @@ pub enum DbError {
     /// No row matched: the id is unknown or belongs to another user (the two are not told apart).
     #[error("{0} not found")]
     NotFound(String),
+    /// The user was deleted in Clerk (a tombstone in `clerk_user_versions`): nothing is written.
+    #[error("{0} was deleted")]
+    Gone(String),
     /// The database cannot be reached or is overloaded; the request may succeed later.
     #[error("database unavailable")]
     Unavailable(#[source] sqlx::Error),

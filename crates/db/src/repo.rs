@@ -24,7 +24,10 @@ fn count_query(operation: &'static str) {
     metrics::counter!("db_queries_total", "op" => operation).increment(1);
 }
 
-/// What the service asks of its database. Writes that touch several rows run in one transaction.
+/// What the service asks of its database. Every write runs in one transaction, which also
+/// records `stale`, the cache keys it makes stale, in the outbox (`cache_outbox`): the
+/// invalidation commits or rolls back with the write. A write for a user whom Clerk deleted
+/// fails with `DbError::Gone` and changes nothing.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     fn kind(&self) -> DbKind;
@@ -34,39 +37,61 @@ pub trait Store: Send + Sync + 'static {
     async fn get_user(&self, user_id: &str) -> Result<Option<User>>;
     /// Applies a Clerk user event in one transaction: at most once per Svix message, and never
     /// over a newer event of the same user.
-    async fn apply_user_event(&self, event: &UserEvent) -> Result<EventOutcome>;
+    async fn apply_user_event(&self, event: &UserEvent, stale: &[String]) -> Result<EventOutcome>;
     /// Forgets Svix messages received before `before` (Svix stops redelivering after about 28 h);
     /// how many were forgotten.
     async fn prune_webhook_events(&self, before: NaiveDateTime) -> Result<usize>;
 
     async fn list_fixed_costs(&self, user_id: &str) -> Result<Vec<FixedCost>>;
     /// Creates the user's row first when it is missing, in the same transaction.
-    async fn create_fixed_cost(&self, user_id: &str, new: &NewFixedCost) -> Result<FixedCost>;
+    async fn create_fixed_cost(
+        &self,
+        user_id: &str,
+        new: &NewFixedCost,
+        stale: &[String],
+    ) -> Result<FixedCost>;
     /// All or nothing: one unknown or foreign id and no row changes.
     async fn update_fixed_costs(
         &self,
         user_id: &str,
         updates: &[(i32, FixedCostPatch)],
+        stale: &[String],
     ) -> Result<Vec<FixedCost>>;
-    async fn delete_fixed_cost(&self, user_id: &str, id: i32) -> Result<()>;
+    async fn delete_fixed_cost(&self, user_id: &str, id: i32, stale: &[String]) -> Result<()>;
 
     async fn get_billable_cost(&self, user_id: &str) -> Result<Option<BillableCost>>;
     /// Creates the row with the API's defaults; `false` when the user already had one (returned).
-    async fn create_billable_cost(&self, user_id: &str) -> Result<(BillableCost, bool)>;
+    async fn create_billable_cost(
+        &self,
+        user_id: &str,
+        stale: &[String],
+    ) -> Result<(BillableCost, bool)>;
     async fn update_billable_cost(
         &self,
         user_id: &str,
         patch: &BillableCostPatch,
+        stale: &[String],
     ) -> Result<BillableCost>;
 
     async fn list_equipment(&self, user_id: &str) -> Result<Vec<Equipment>>;
-    async fn create_equipment(&self, user_id: &str, new: &NewEquipment) -> Result<Equipment>;
+    async fn create_equipment(
+        &self,
+        user_id: &str,
+        new: &NewEquipment,
+        stale: &[String],
+    ) -> Result<Equipment>;
     async fn update_equipment(
         &self,
         user_id: &str,
         updates: &[(i32, EquipmentPatch)],
+        stale: &[String],
     ) -> Result<Vec<Equipment>>;
-    async fn delete_equipment(&self, user_id: &str, id: i32) -> Result<()>;
+    async fn delete_equipment(&self, user_id: &str, id: i32, stale: &[String]) -> Result<()>;
+
+    /// The oldest `limit` invalidations of the outbox: `(id, key)`.
+    async fn outbox_batch(&self, limit: i64) -> Result<Vec<(i64, String)>>;
+    /// Forgets outbox entries once the cache applied them.
+    async fn outbox_delete(&self, ids: &[i64]) -> Result<()>;
 }
 
 /// The repository, generic over the sqlx driver; `connect` picks the driver from the URL.
@@ -154,6 +179,7 @@ macro_rules! for_sql_drivers {
             BillableCost: for<'r> FromRow<'r, DB::Row>,
             Equipment: for<'r> FromRow<'r, DB::Row>,
             User: for<'r> FromRow<'r, DB::Row>,
+            (i64, String): for<'r> FromRow<'r, DB::Row>,
         { $($body)* }
     };
 }
@@ -182,6 +208,37 @@ impl<DB> [SqlStore<DB>] {
         sqlx::query_as(sql).persistent(!self.pooled)
     }
 
+    /// Ends a write: refuses it (rolled back) when Clerk deleted the user, records the cache keys
+    /// it made stale in the outbox, and commits. The tombstone is read after the write's own
+    /// statements, so a deletion committed meanwhile is seen (one committed later waits for the
+    /// write's lock on the user row and then removes what it wrote).
+    async fn finish_write(&self, mut tx: sqlx::Transaction<'static, DB>, user_id: &str, stale: &[String]) -> Result<()> {
+        let deleted = self.query(
+            r#"SELECT "userId" FROM clerk_user_versions WHERE "userId" = $1 AND deleted = $2"#,
+        )
+        .bind(user_id.to_owned())
+        .bind(true)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if deleted.is_some() {
+            return Err(DbError::Gone(format!("user {user_id}")));
+        }
+        self.record_stale(&mut tx, stale).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Adds `stale` to the outbox, inside the caller's transaction.
+    async fn record_stale(&self, conn: &mut DB::Connection, stale: &[String]) -> Result<()> {
+        for key in stale {
+            self.query(r#"INSERT INTO cache_outbox ("key") VALUES ($1)"#)
+                .bind(key.clone())
+                .execute(&mut *conn)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Inserts a minimal `users` row (plan "free") unless the user exists: the Clerk webhook may
     /// not have arrived yet, and every expense has a foreign key to `users`.
     async fn ensure_user(&self, conn: &mut DB::Connection, user_id: &str, now: NaiveDateTime) -> Result<()> {
@@ -196,7 +253,7 @@ impl<DB> [SqlStore<DB>] {
         Ok(())
     }
 
-    async fn insert_fixed_cost(&self, user_id: &str, new: &NewFixedCost) -> Result<FixedCost> {
+    async fn insert_fixed_cost(&self, user_id: &str, new: &NewFixedCost, stale: &[String]) -> Result<FixedCost> {
         let now = now_millis();
         let mut tx = self.pool.begin().await?;
         self.ensure_user(&mut tx, user_id, now).await?;
@@ -214,7 +271,7 @@ impl<DB> [SqlStore<DB>] {
         .bind(now)
         .fetch_one(&mut *tx)
         .await?;
-        tx.commit().await?;
+        self.finish_write(tx, user_id, stale).await?;
         Ok(row)
     }
 
@@ -246,7 +303,7 @@ impl<DB> [SqlStore<DB>] {
         .ok_or_else(|| DbError::NotFound(format!("fixed cost {id}")))
     }
 
-    async fn insert_equipment(&self, user_id: &str, new: &NewEquipment) -> Result<Equipment> {
+    async fn insert_equipment(&self, user_id: &str, new: &NewEquipment, stale: &[String]) -> Result<Equipment> {
         let now = now_millis();
         let mut tx = self.pool.begin().await?;
         self.ensure_user(&mut tx, user_id, now).await?;
@@ -266,7 +323,7 @@ impl<DB> [SqlStore<DB>] {
         .bind(now)
         .fetch_one(&mut *tx)
         .await?;
-        tx.commit().await?;
+        self.finish_write(tx, user_id, stale).await?;
         Ok(row)
     }
 
@@ -301,19 +358,19 @@ impl<DB> [SqlStore<DB>] {
     }
 
     /// Deletes the row `id` of `table` if it belongs to the user; `NotFound` names `entity`.
-    async fn delete_owned(&self, table: &str, entity: &str, user_id: &str, id: i32) -> Result<()> {
+    async fn delete_owned(&self, table: &str, entity: &str, user_id: &str, id: i32, stale: &[String]) -> Result<()> {
         let sql = format!(r#"DELETE FROM "{table}" WHERE id = $1 AND "userId" = $2 RETURNING id"#);
-        let mut call = self.call().await?;
+        let mut tx = self.pool.begin().await?;
         let deleted = self.query(&sql)
             .bind(id)
             .bind(user_id.to_owned())
-            .fetch_optional(&mut *call)
+            .fetch_optional(&mut *tx)
             .await?;
-        call.finish().await?;
-        deleted.map(|_| ()).ok_or_else(|| DbError::NotFound(format!("{entity} {id}")))
+        deleted.ok_or_else(|| DbError::NotFound(format!("{entity} {id}")))?;
+        self.finish_write(tx, user_id, stale).await
     }
 
-    async fn insert_default_billable(&self, user_id: &str) -> Result<(BillableCost, bool)> {
+    async fn insert_default_billable(&self, user_id: &str, stale: &[String]) -> Result<(BillableCost, bool)> {
         let now = now_millis();
         let mut tx = self.pool.begin().await?;
         self.ensure_user(&mut tx, user_id, now).await?;
@@ -327,7 +384,7 @@ impl<DB> [SqlStore<DB>] {
                 (row, false)
             }
         };
-        tx.commit().await?;
+        self.finish_write(tx, user_id, stale).await?;
         Ok(result)
     }
 
@@ -427,7 +484,7 @@ impl<DB> [SqlStore<DB>] {
         Ok(())
     }
 
-    async fn apply_event(&self, event: &UserEvent) -> Result<EventOutcome> {
+    async fn apply_event(&self, event: &UserEvent, stale: &[String]) -> Result<EventOutcome> {
         let now = now_millis();
         let user_id = event.user_id.as_str();
         let mut tx = self.pool.begin().await?;
@@ -461,6 +518,7 @@ impl<DB> [SqlStore<DB>] {
             user: self.select_user(&mut tx, user_id).await?,
             billable: self.select_billable(&mut tx, user_id).await?,
         };
+        self.record_stale(&mut tx, stale).await?;
         tx.commit().await?;
         Ok(if newest {
             EventOutcome::Applied(rows)
@@ -479,8 +537,8 @@ impl<DB> [SqlStore<DB>] {
         .await?)
     }
 
-    async fn patch_billable(&self, user_id: &str, patch: &BillableCostPatch) -> Result<BillableCost> {
-        let mut call = self.call().await?;
+    async fn patch_billable(&self, user_id: &str, patch: &BillableCostPatch, stale: &[String]) -> Result<BillableCost> {
+        let mut tx = self.pool.begin().await?;
         let row = self.query_as::<BillableCost>(sql!(
             BILLABLE_COLUMNS,
             r#"UPDATE "expenses-billabe-cost" SET
@@ -504,10 +562,11 @@ impl<DB> [SqlStore<DB>] {
         .bind(patch.billable_hours.is_some())
         .bind(patch.billable_hours.flatten())
         .bind(now_millis())
-        .fetch_optional(&mut *call)
-        .await?;
-        call.finish().await?;
-        row.ok_or_else(|| DbError::NotFound(format!("billable cost of user {user_id}")))
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| DbError::NotFound(format!("billable cost of user {user_id}")))?;
+        self.finish_write(tx, user_id, stale).await?;
+        Ok(row)
     }
 }
 }
@@ -534,9 +593,9 @@ impl<DB> [Store for SqlStore<DB>] {
         Ok(user)
     }
 
-    async fn apply_user_event(&self, event: &UserEvent) -> Result<EventOutcome> {
+    async fn apply_user_event(&self, event: &UserEvent, stale: &[String]) -> Result<EventOutcome> {
         count_query("apply_user_event");
-        self.apply_event(event).await
+        self.apply_event(event, stale).await
     }
 
     async fn prune_webhook_events(&self, before: NaiveDateTime) -> Result<usize> {
@@ -566,15 +625,16 @@ impl<DB> [Store for SqlStore<DB>] {
         Ok(rows)
     }
 
-    async fn create_fixed_cost(&self, user_id: &str, new: &NewFixedCost) -> Result<FixedCost> {
+    async fn create_fixed_cost(&self, user_id: &str, new: &NewFixedCost, stale: &[String]) -> Result<FixedCost> {
         count_query("create_fixed_cost");
-        self.insert_fixed_cost(user_id, new).await
+        self.insert_fixed_cost(user_id, new, stale).await
     }
 
     async fn update_fixed_costs(
         &self,
         user_id: &str,
         updates: &[(i32, FixedCostPatch)],
+        stale: &[String],
     ) -> Result<Vec<FixedCost>> {
         count_query("update_fixed_costs");
         let now = now_millis();
@@ -583,13 +643,13 @@ impl<DB> [Store for SqlStore<DB>] {
         for (id, patch) in updates {
             rows.push(self.patch_fixed_cost(&mut tx, user_id, *id, patch, now).await?);
         }
-        tx.commit().await?;
+        self.finish_write(tx, user_id, stale).await?;
         Ok(rows)
     }
 
-    async fn delete_fixed_cost(&self, user_id: &str, id: i32) -> Result<()> {
+    async fn delete_fixed_cost(&self, user_id: &str, id: i32, stale: &[String]) -> Result<()> {
         count_query("delete_fixed_cost");
-        self.delete_owned("expenses-fixed-cost", "fixed cost", user_id, id).await
+        self.delete_owned("expenses-fixed-cost", "fixed cost", user_id, id, stale).await
     }
 
     async fn get_billable_cost(&self, user_id: &str) -> Result<Option<BillableCost>> {
@@ -600,18 +660,19 @@ impl<DB> [Store for SqlStore<DB>] {
         Ok(row)
     }
 
-    async fn create_billable_cost(&self, user_id: &str) -> Result<(BillableCost, bool)> {
+    async fn create_billable_cost(&self, user_id: &str, stale: &[String]) -> Result<(BillableCost, bool)> {
         count_query("create_billable_cost");
-        self.insert_default_billable(user_id).await
+        self.insert_default_billable(user_id, stale).await
     }
 
     async fn update_billable_cost(
         &self,
         user_id: &str,
         patch: &BillableCostPatch,
+        stale: &[String],
     ) -> Result<BillableCost> {
         count_query("update_billable_cost");
-        self.patch_billable(user_id, patch).await
+        self.patch_billable(user_id, patch, stale).await
     }
 
     async fn list_equipment(&self, user_id: &str) -> Result<Vec<Equipment>> {
@@ -628,15 +689,16 @@ impl<DB> [Store for SqlStore<DB>] {
         Ok(rows)
     }
 
-    async fn create_equipment(&self, user_id: &str, new: &NewEquipment) -> Result<Equipment> {
+    async fn create_equipment(&self, user_id: &str, new: &NewEquipment, stale: &[String]) -> Result<Equipment> {
         count_query("create_equipment");
-        self.insert_equipment(user_id, new).await
+        self.insert_equipment(user_id, new, stale).await
     }
 
     async fn update_equipment(
         &self,
         user_id: &str,
         updates: &[(i32, EquipmentPatch)],
+        stale: &[String],
     ) -> Result<Vec<Equipment>> {
         count_query("update_equipment");
         let now = now_millis();
@@ -645,13 +707,40 @@ impl<DB> [Store for SqlStore<DB>] {
         for (id, patch) in updates {
             rows.push(self.patch_equipment(&mut tx, user_id, *id, patch, now).await?);
         }
-        tx.commit().await?;
+        self.finish_write(tx, user_id, stale).await?;
         Ok(rows)
     }
 
-    async fn delete_equipment(&self, user_id: &str, id: i32) -> Result<()> {
+    async fn delete_equipment(&self, user_id: &str, id: i32, stale: &[String]) -> Result<()> {
         count_query("delete_equipment");
-        self.delete_owned("equipment-expense", "equipment", user_id, id).await
+        self.delete_owned("equipment-expense", "equipment", user_id, id, stale).await
+    }
+
+    async fn outbox_batch(&self, limit: i64) -> Result<Vec<(i64, String)>> {
+        let mut call = self.call().await?;
+        let batch = self.query_as::<(i64, String)>(
+            r#"SELECT id, "key" FROM cache_outbox ORDER BY id LIMIT $1"#,
+        )
+        .bind(limit)
+        .fetch_all(&mut *call)
+        .await?;
+        call.finish().await?;
+        Ok(batch)
+    }
+
+    async fn outbox_delete(&self, ids: &[i64]) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let placeholders: Vec<String> = (1..=ids.len()).map(|n| format!("${n}")).collect();
+        let sql = format!("DELETE FROM cache_outbox WHERE id IN ({})", placeholders.join(", "));
+        let mut query = self.query(&sql);
+        for id in ids {
+            query = query.bind(*id);
+        }
+        let mut call = self.call().await?;
+        query.execute(&mut *call).await?;
+        call.finish().await
     }
 }
 }

@@ -94,7 +94,8 @@ async fn fetch(
 }
 
 /// Route 7: 201 with the defaults, or 200 with the row the user already has; either way the
-/// cache then holds the row.
+/// cache then holds the row, loaded by a generation-checked read after the invalidation (a write
+/// that commits meanwhile keeps it out).
 #[utoipa::path(post, path = "/api/expenses/billable-costs", operation_id = "createBillableCost", tag = "billable costs", request_body = CreateBody,
     responses(
         (status = 201, description = "Created with the defaults", body = Success<BillableCost>),
@@ -107,10 +108,13 @@ async fn create(
     JsonBody(body): JsonBody<CreateBody>,
 ) -> ApiResult {
     let user = caller.user(body.user_id)?;
-    let (row, created) = app.db.create_billable_cost(user.as_str()).await?;
-    app.cache
-        .refresh(&keys::billable_cost(user.as_str()), &row)
-        .await;
+    let stale = [keys::billable_cost(user.as_str())];
+    let write = app.db.create_billable_cost(user.as_str(), &stale);
+    let (row, created) = app.write_then_invalidate(&stale, write).await?;
+    let load = app.read_through(&stale[0], || app.db.get_billable_cost(user.as_str()));
+    if let Err(error) = load.await {
+        tracing::warn!(%error, "billable cost not cached after its creation");
+    }
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -131,7 +135,7 @@ async fn update(
     let user = caller.user(body.user_id.clone())?;
     let stale = [keys::billable_cost(user.as_str())];
     let patch = BillableCostPatch::from(&body);
-    let write = app.db.update_billable_cost(user.as_str(), &patch);
+    let write = app.db.update_billable_cost(user.as_str(), &patch, &stale);
     let row = app.write_then_invalidate(&stale, write).await?;
     Ok(reply::ok(&row))
 }

@@ -117,7 +117,7 @@ async fn create(
     let user = caller.user(body.user_id.clone())?;
     let stale = [keys::equipment_cost_list(user.as_str())];
     let new = NewEquipment::from(&body);
-    let write = app.db.create_equipment(user.as_str(), &new);
+    let write = app.db.create_equipment(user.as_str(), &new, &stale);
     let row = app.write_then_invalidate(&stale, write).await?;
     Ok(reply::created(&row))
 }
@@ -137,7 +137,7 @@ async fn update_one(
         .ok_or_else(|| ApiError::bad_request("id: required"))?;
     let stale = [keys::equipment_cost_list(user.as_str())];
     let patch = [(id.0, EquipmentPatch::from(body))];
-    let write = app.db.update_equipment(user.as_str(), &patch);
+    let write = app.db.update_equipment(user.as_str(), &patch, &stale);
     let mut rows = app.write_then_invalidate(&stale, write).await?;
     Ok(reply::ok(&rows.pop()))
 }
@@ -154,9 +154,8 @@ async fn update_many(
     let user = caller.user(body.user_id.clone())?;
     let stale = [keys::equipment_cost_list(user.as_str())];
     let patches: Vec<(i32, EquipmentPatch)> = body.into_patches();
-    let rows = app
-        .write_then_invalidate(&stale, app.db.update_equipment(user.as_str(), &patches))
-        .await?;
+    let write = app.db.update_equipment(user.as_str(), &patches, &stale);
+    let rows = app.write_then_invalidate(&stale, write).await?;
     Ok(reply::ok(&rows))
 }
 
@@ -173,7 +172,7 @@ async fn remove(
     let (named, id) = parse_owned_id(&user_id, &id)?;
     let user = caller.user(Some(named))?;
     let stale = [keys::equipment_cost_list(user.as_str())];
-    app.write_then_invalidate(&stale, app.db.delete_equipment(user.as_str(), id.0))
-        .await?;
+    let write = app.db.delete_equipment(user.as_str(), id.0, &stale);
+    app.write_then_invalidate(&stale, write).await?;
     Ok(reply::deleted())
 }

@@ -110,7 +110,7 @@ async fn create(
     let user = caller.user(body.user_id.clone())?;
     let stale = [keys::fixed_cost_list(user.as_str())];
     let new = NewFixedCost::from(&body);
-    let write = app.db.create_fixed_cost(user.as_str(), &new);
+    let write = app.db.create_fixed_cost(user.as_str(), &new, &stale);
     let row = app.write_then_invalidate(&stale, write).await?;
     Ok(reply::created(&row))
 }
@@ -131,7 +131,7 @@ async fn update_one(
     let user = caller.user(body.user_id.clone())?;
     let stale = [keys::fixed_cost_list(user.as_str())];
     let patch = [(id.0, FixedCostPatch::from(body))];
-    let write = app.db.update_fixed_costs(user.as_str(), &patch);
+    let write = app.db.update_fixed_costs(user.as_str(), &patch, &stale);
     let mut rows = app.write_then_invalidate(&stale, write).await?;
     Ok(reply::ok(&rows.pop()))
 }
@@ -148,9 +148,8 @@ async fn update_many(
     let user = caller.user(body.user_id.clone())?;
     let stale = [keys::fixed_cost_list(user.as_str())];
     let patches: Vec<(i32, FixedCostPatch)> = body.into_patches();
-    let rows = app
-        .write_then_invalidate(&stale, app.db.update_fixed_costs(user.as_str(), &patches))
-        .await?;
+    let write = app.db.update_fixed_costs(user.as_str(), &patches, &stale);
+    let rows = app.write_then_invalidate(&stale, write).await?;
     Ok(reply::ok(&rows))
 }
 
@@ -167,7 +166,7 @@ async fn remove(
     let (named, id) = parse_owned_id(&user_id, &id)?;
     let user = caller.user(Some(named))?;
     let stale = [keys::fixed_cost_list(user.as_str())];
-    app.write_then_invalidate(&stale, app.db.delete_fixed_cost(user.as_str(), id.0))
-        .await?;
+    let write = app.db.delete_fixed_cost(user.as_str(), id.0, &stale);
+    app.write_then_invalidate(&stale, write).await?;
     Ok(reply::deleted())
 }

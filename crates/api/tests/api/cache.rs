@@ -46,7 +46,7 @@ async fn second_get_is_served_from_the_cache(app: TestApp) {
         ..FixedCostPatch::default()
     };
     app.db()
-        .update_fixed_costs("u", &[(id as i32, patch)])
+        .update_fixed_costs("u", &[(id as i32, patch)], &[])
         .await
         .unwrap();
     let second = app.get(&format!("{FIXED}?userId=u")).await;

@@ -80,7 +80,7 @@ async fn reads_go_through_kv_with_the_contract_keys_values_and_ttl() {
         ..FixedCostPatch::default()
     };
     app.db()
-        .update_fixed_costs("user_1", &[(id as i32, patch)])
+        .update_fixed_costs("user_1", &[(id as i32, patch)], &[])
         .await
         .unwrap();
     let second = app.get(&format!("{FIXED}?userId=user_1")).await;
@@ -214,10 +214,10 @@ async fn a_webhook_with_kv_down_is_applied_and_its_cache_work_is_queued() {
         "cache work queued"
     );
     let read = app.get("/api/expenses/billable-costs?userId=user_k").await;
-    assert_eq!(
-        read.cache(),
-        "bypass",
-        "the queued key is not served from KV"
+    // The webhook's own generation-checked read filled memory from the database.
+    assert!(
+        ["bypass", "hit"].contains(&read.cache()),
+        "the queued key is not served from KV: {read:?}"
     );
     assert_eq!(read.data()["taxes"], 40);
 

@@ -402,3 +402,58 @@ pub async fn holds_in_memory(app: &TestApp, path: &str) {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
+
+/// The token the tests' `kv-emulator` instances require.
+pub const KV_TOKEN: &str = "test-kv-token";
+
+/// A `kv-emulator` with `faults`, on a port of its own.
+pub async fn kv_emulator(faults: kv_emulator::Faults) -> kv_emulator::Running {
+    kv_emulator::spawn(kv_emulator::Options {
+        token: KV_TOKEN.into(),
+        faults,
+        ..kv_emulator::Options::default()
+    })
+    .await
+    .expect("kv-emulator")
+}
+
+/// The settings that point the service at `emulator` (account `acc`, namespace `ns`).
+pub fn kv_env(emulator: &kv_emulator::Running) -> Vec<(&'static str, String)> {
+    vec![
+        ("CACHE_BACKEND", "cloudflare".into()),
+        ("CLOUDFLARE_ACCOUNT_ID", "acc".into()),
+        ("CLOUDFLARE_KV_NAMESPACE", "ns".into()),
+        ("CLOUDFLARE_KV_API_TOKEN", KV_TOKEN.into()),
+        ("CLOUDFLARE_API_BASE_URL", emulator.api_base()),
+    ]
+}
+
+/// The service over `database`, caching in `emulator`, with `extra` settings.
+pub async fn app_on_kv(
+    database: TestDatabase,
+    emulator: &kv_emulator::Running,
+    extra: &[(&str, &str)],
+) -> TestApp {
+    let env = kv_env(emulator);
+    let mut env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    env.extend_from_slice(extra);
+    TestApp::start(database, &env).await
+}
+
+/// What `emulator` holds under `key`, parsed (`None` when it holds nothing).
+pub async fn in_kv(emulator: &kv_emulator::Running, key: &str) -> Option<Value> {
+    let response = reqwest::Client::new()
+        .get(format!(
+            "{}/accounts/acc/storage/kv/namespaces/ns/values/{key}",
+            emulator.api_base()
+        ))
+        .bearer_auth(KV_TOKEN)
+        .send()
+        .await
+        .expect("kv-emulator answers");
+    match response.status().as_u16() {
+        404 => None,
+        200 => Some(response.json().await.expect("JSON value")),
+        other => panic!("KV answered {other}"),
+    }
+}

@@ -18,6 +18,7 @@ mod indexes;
 mod openapi;
 #[cfg(feature = "postgres-tests")]
 mod overload;
+mod outbox;
 mod ownership;
 #[cfg(feature = "postgres-tests")]
 mod peers;
@@ -26,5 +27,7 @@ mod process;
 mod production_db;
 #[cfg(feature = "postgres-tests")]
 mod production_schema;
+mod purchase_dates;
+mod slow_clients;
 mod validation;
 mod webhooks;

@@ -11,15 +11,16 @@ use kv_emulator::{Faults, Options};
 use crate::auth::KEY_A;
 use crate::webhooks::{clerk_user, event, post_signed, SECRET};
 
-struct Process {
+pub struct Process {
     child: Child,
-    base: String,
+    pub base: String,
     log: Arc<Mutex<String>>,
     _dir: tempfile::TempDir,
 }
 
 impl Process {
-    async fn start(env: &[(&str, &str)]) -> Process {
+    /// Starts `api` on SQLite in a fresh directory (a `DATABASE_URL` in `env` takes precedence).
+    pub async fn start(env: &[(&str, &str)]) -> Process {
         let dir = tempfile::tempdir().unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -70,6 +71,12 @@ impl Process {
             log,
             _dir: dir,
         }
+    }
+
+    /// `SIGKILL`: no shutdown work runs.
+    pub fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
     }
 
     fn terminate(&self) {

@@ -9,7 +9,8 @@ use crate::on_both_databases;
 
 on_both_databases!(
     every_rule_answers_400_naming_the_field,
-    unknown_fields_are_ignored
+    unknown_fields_are_ignored,
+    invalid_utf8_in_a_query_string_is_refused_naming_the_field,
 );
 
 const FIXED: &str = "/api/expenses/fixed-costs";
@@ -61,7 +62,7 @@ async fn every_rule_answers_400_naming_the_field(app: TestApp) {
         (Method::PUT, FIXED.into(), Some(batch(vec![json!({"id": 0, "data": {}})])), "updates[0].id: must be a positive integer"),
         (Method::PUT, EQUIPMENT.into(), Some(batch(vec![json!({"id": 1, "data": {"lifeSpan": 0}})])), "updates[0].data.lifeSpan: must be > 0"),
         (Method::PUT, FIXED.into(), Some(json!({"userId": "u"})), "missing field updates"),
-        (Method::POST, EQUIPMENT.into(), Some(with(gear.clone(), "purchaseDate", json!("soon"))), "purchaseDate: expected an ISO 8601 date (2024-05-01), date-time (2024-05-01T10:00:00.000Z) or milliseconds since the epoch"),
+        (Method::POST, EQUIPMENT.into(), Some(with(gear.clone(), "purchaseDate", json!("soon"))), "purchaseDate: expected an ISO 8601 date (2024-05-01), date-time (2024-05-01T10:00:00.000Z) or milliseconds since the epoch, in the years 0001 to 9999"),
         (Method::POST, EQUIPMENT.into(), Some(with(gear.clone(), "lifeSpan", json!(0))), "lifeSpan: must be > 0"),
         (Method::POST, EQUIPMENT.into(), Some(with(gear.clone(), "usage", json!(-1))), "usage: must be ≥ 0"),
         (Method::POST, EQUIPMENT.into(), Some(with(gear.clone(), "rank", json!("1"))), "rank: expected a number, got a string"),
@@ -89,4 +90,15 @@ async fn unknown_fields_are_ignored(app: TestApp) {
     let reply = app.post(FIXED, &body).await;
     assert_eq!(reply.status, 201);
     assert!(reply.data().get("color").is_none());
+}
+
+/// `%FF%FE` is not UTF-8: refused as the same bytes in a body are, never decoded lossily.
+async fn invalid_utf8_in_a_query_string_is_refused_naming_the_field(app: TestApp) {
+    for path in [FIXED, BILLABLE, EQUIPMENT] {
+        let reply = app.get(&format!("{path}?userId=%FF%FE")).await;
+        assert_eq!(reply.status, 400, "{reply:?}");
+        assert_eq!(reply.error(), "userId: not valid UTF-8");
+    }
+    let fine = app.get(&format!("{FIXED}?userId=%C3%A9l%C3%A8ve")).await;
+    assert_eq!(fine.status, 200, "{fine:?}");
 }

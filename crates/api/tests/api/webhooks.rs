@@ -19,6 +19,7 @@ on_both_databases!(
     an_update_before_the_create_ends_in_the_described_state,
     a_delete_before_the_create_leaves_no_user,
     deletion_removes_rows_and_every_cache_key,
+    a_deleted_user_writes_nothing_again,
     refused_deliveries_change_nothing,
     other_event_types_are_acknowledged_and_ignored,
 );
@@ -305,6 +306,72 @@ async fn a_delete_before_the_create_leaves_no_user(app: TestApp) {
         .await
         .unwrap()
         .is_none());
+}
+
+/// After `user.deleted`, the user's still-valid session could write: every write answers 410
+/// in the envelope and creates nothing (no `users` row comes back).
+async fn a_deleted_user_writes_nothing_again(app: TestApp) {
+    let created = event("user.created", clerk_user("user_gone", None, None, 10), 10);
+    deliver(&app, "msg_g1", &created).await;
+    let id = create_fixed(&app, "user_gone", "Rent", 0).await;
+    let deleted = event(
+        "user.deleted",
+        json!({"id": "user_gone", "object": "user", "deleted": true}),
+        20,
+    );
+    assert_eq!(deliver(&app, "msg_g2", &deleted).await.status, 200);
+
+    let writes = [
+        app.post(
+            "/api/expenses/fixed-costs",
+            &fixed_cost("user_gone", "Phone", 10.0, 0),
+        )
+        .await,
+        app.post(
+            "/api/expenses/equipment-costs",
+            &equipment("user_gone", "Laptop", 0),
+        )
+        .await,
+        app.post(
+            "/api/expenses/billable-costs",
+            &json!({"userId": "user_gone"}),
+        )
+        .await,
+        app.patch(
+            &format!("/api/expenses/fixed-costs/{id}"),
+            &json!({"userId": "user_gone", "amount": 1}),
+        )
+        .await,
+    ];
+    for reply in &writes[..3] {
+        assert_eq!(reply.status, 410, "{reply:?}");
+        assert!(reply.error().contains("user_gone was deleted"), "{reply:?}");
+    }
+    assert!([404, 410].contains(&writes[3].status), "{:?}", writes[3]);
+    assert!(app.db().get_user("user_gone").await.unwrap().is_none());
+    assert!(app
+        .db()
+        .list_fixed_costs("user_gone")
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(app
+        .db()
+        .list_equipment("user_gone")
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(app
+        .db()
+        .get_billable_cost("user_gone")
+        .await
+        .unwrap()
+        .is_none());
+
+    // A newer user.created (the id is reused) lifts the tombstone.
+    let again = event("user.created", clerk_user("user_gone", None, None, 30), 30);
+    deliver(&app, "msg_g3", &again).await;
+    create_fixed(&app, "user_gone", "Rent", 0).await;
 }
 
 async fn deletion_removes_rows_and_every_cache_key(app: TestApp) {
