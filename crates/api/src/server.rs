@@ -117,7 +117,6 @@ async fn accept_until(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(config.header_read_timeout);
-    builder.http2().timer(TokioTimer::new());
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(config.max_connections));
     let mut shutdown = pin!(shutdown);
