@@ -19,8 +19,8 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::cors::CorsPolicy;
 use crate::config::Config;
+use crate::cors::CorsPolicy;
 use crate::edge::EdgeLayer;
 use crate::error::ApiError;
 use crate::openapi::ApiDoc;

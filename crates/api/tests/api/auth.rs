@@ -228,24 +228,8 @@ async fn only_valid_tokens_get_in() {
 
 #[tokio::test]
 async fn keys_from_a_jwks_are_cached_and_refetched_on_rotation() {
-    let served = Arc::new(Mutex::new(json!({"keys": [KEY_A.jwk.clone()]})));
-    let fetches = Arc::new(AtomicUsize::new(0));
-    let jwks = Router::new().route(
-        "/.well-known/jwks.json",
-        get({
-            let (served, fetches) = (served.clone(), fetches.clone());
-            move || async move {
-                fetches.fetch_add(1, Ordering::SeqCst);
-                Json(served.lock().unwrap().clone())
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!(
-        "http://{}/.well-known/jwks.json",
-        listener.local_addr().unwrap()
-    );
-    tokio::spawn(async move { axum::serve(listener, jwks).await });
+    let jwks = JwksServer::start(keys_of(&KEY_A)).await;
+    let url = jwks.url.clone();
     let app = TestApp::start(
         TestDatabase::sqlite(),
         &[
@@ -260,9 +244,9 @@ async fn keys_from_a_jwks_are_cached_and_refetched_on_rotation() {
         let reply = send(&app, Method::GET, path, Some(&KEY_A.token("alice")), None).await;
         assert_eq!(reply.status, 200);
     }
-    assert_eq!(fetches.load(Ordering::SeqCst), 1, "cached");
+    assert_eq!(jwks.fetches(), 1, "cached");
 
-    *served.lock().unwrap() = json!({"keys": [KEY_B.jwk.clone()]});
+    jwks.answer(keys_of(&KEY_B));
     let too_soon = send(&app, Method::GET, path, Some(&KEY_B.token("alice")), None).await;
     assert_eq!(too_soon.status, 401, "no refetch within the floor");
     for _ in 0..20 {
@@ -276,11 +260,7 @@ async fn keys_from_a_jwks_are_cached_and_refetched_on_rotation() {
         )
         .await;
     }
-    assert_eq!(
-        fetches.load(Ordering::SeqCst),
-        1,
-        "unknown kids cannot force fetches"
-    );
+    assert_eq!(jwks.fetches(), 1, "unknown kids cannot force fetches");
 
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let rotated = send(&app, Method::GET, path, Some(&KEY_B.token("alice")), None).await;
@@ -288,7 +268,7 @@ async fn keys_from_a_jwks_are_cached_and_refetched_on_rotation() {
         rotated.status, 200,
         "refetched on the unknown kid: {rotated:?}"
     );
-    assert_eq!(fetches.load(Ordering::SeqCst), 2);
+    assert_eq!(jwks.fetches(), 2);
     let retired = send(&app, Method::GET, path, Some(&KEY_A.token("alice")), None).await;
     assert_eq!(retired.status, 401, "a key no longer served is refused");
 }

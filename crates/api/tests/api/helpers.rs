@@ -457,3 +457,27 @@ pub async fn in_kv(emulator: &kv_emulator::Running, key: &str) -> Option<Value> 
         other => panic!("KV answered {other}"),
     }
 }
+
+/// Both instances hold user "shared"'s list in memory; a write on `first` reaches `second`'s
+/// memory within a second.
+pub async fn a_write_on_one_evicts_the_other_within_a_second(first: &TestApp, second: &TestApp) {
+    let path = "/api/expenses/fixed-costs?userId=shared";
+    create_fixed(first, "shared", "Rent", 0).await;
+    for app in [first, second] {
+        holds_in_memory(app, path).await;
+    }
+    create_fixed(first, "shared", "Phone", 1).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    loop {
+        let read = second.get(path).await;
+        if read.data().as_array().unwrap().len() == 2 {
+            assert_eq!(read.cache(), "miss");
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the other instance still serves the old list"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

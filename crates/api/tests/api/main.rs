@@ -16,9 +16,9 @@ mod http_surface;
 #[cfg(feature = "postgres-tests")]
 mod indexes;
 mod openapi;
+mod outbox;
 #[cfg(feature = "postgres-tests")]
 mod overload;
-mod outbox;
 mod ownership;
 #[cfg(feature = "postgres-tests")]
 mod peers;

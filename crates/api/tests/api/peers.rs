@@ -10,26 +10,7 @@ async fn a_write_on_one_instance_evicts_the_others_within_a_second() {
     let first = TestApp::postgres().await;
     let url = first.database.url().to_owned();
     let second = TestApp::start(TestDatabase::sqlite(), &[("DATABASE_URL", url.as_str())]).await;
-    let path = "/api/expenses/fixed-costs?userId=shared";
-    create_fixed(&first, "shared", "Rent", 0).await;
-    for app in [&first, &second] {
-        holds_in_memory(app, path).await;
-    }
-
-    create_fixed(&first, "shared", "Phone", 1).await;
-    let deadline = Instant::now() + Duration::from_secs(1);
-    loop {
-        let read = second.get(path).await;
-        if read.data().as_array().unwrap().len() == 2 {
-            assert_eq!(read.cache(), "miss");
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the other instance still serves the old list"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    a_write_on_one_evicts_the_other_within_a_second(&first, &second).await;
 }
 
 /// Forwards connections to `target` until frozen; then holds them open and silent, as a
