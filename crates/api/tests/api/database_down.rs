@@ -68,6 +68,10 @@ async fn cut_database_answers_503_and_resumes_without_half_writes() {
     let read = app.get("/api/expenses/fixed-costs?userId=uncached").await;
     assert_eq!(read.status, 503, "{read:?}");
     assert!(read.error().contains("database is unavailable"));
+    assert_eq!(
+        read.headers["retry-after"], "1",
+        "clients are told when to retry"
+    );
     let write = app
         .post(
             "/api/expenses/fixed-costs",

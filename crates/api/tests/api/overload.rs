@@ -63,9 +63,11 @@ async fn a_flood_of_cold_keys_gets_quick_503s_with_retry_after_and_no_other_5xx(
             other => panic!("answered {other}: {reply:?}"),
         }
     }
-    // One load runs (stuck on the lock), sixteen wait a second for it: the rest are refused.
+    // One load runs (stuck on the lock) and sixteen wait for it, so nearly all are refused; a
+    // loaded machine may deliver some after the first waiters gave up, which then get a place.
+    // Without the bound every request waits on the pool and none is refused.
     assert!(
-        refused >= FLOOD - 17,
+        refused >= FLOOD / 2,
         "only {refused} of {FLOOD} refused: the loads queued"
     );
 
