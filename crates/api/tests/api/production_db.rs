@@ -3,8 +3,6 @@
 //! a TLS-only cluster whose certificate a CA made at test time signed (`scripts/ensure-postgres-tls`)
 //! and Debian's PgBouncer in front of the local server (`scripts/ensure-pgbouncer`).
 
-use std::time::{Duration, Instant};
-
 use futures::future::join_all;
 use serde_json::json;
 use sqlx::{Connection, PgConnection, Row};
@@ -186,7 +184,7 @@ async fn every_route_works_through_pgbouncer_in_transaction_mode() {
         21
     );
 
-    let gear = create_equipment(&app, "pooled-0", "Laptop", 0).await;
+    let gear = create_equipment(app, "pooled-0", "Laptop", 0).await;
     let renamed = app
         .patch(
             &format!("{e}/equipment-costs"),
