@@ -12,17 +12,23 @@ use tracing_appender::non_blocking::{NonBlocking, WorkerGuard};
 use crate::config::{CacheBackend, Config, LogFormat};
 use crate::state::AppState;
 
-/// Opens the database (migrating it when configured to) at the configured URL.
-pub async fn open_database(config: &Config, migrate: bool) -> anyhow::Result<DynStore> {
+/// How to reach the configured database: `DATABASE_URL`, and the direct URL beside it when
+/// Neon's Vercel integration sets both (`DATABASE_URL` is then the pooled one).
+fn database_options(config: &Config, migrate: bool) -> DbOptions {
     let mut options = DbOptions::new(config.database_url.expose_secret());
     if let Some(direct) = &config.database_url_unpooled {
         let direct = direct.expose_secret();
-        // Neon's Vercel integration sets both: DATABASE_URL is then the pooled one.
         options.pooled |= direct != options.url;
         options.direct_url = Some(direct.to_owned());
     }
     options.migrate = migrate;
     options.max_connections = config.database_max_connections;
+    options
+}
+
+/// Opens the database (migrating it when configured to) at the configured URL.
+pub async fn open_database(config: &Config, migrate: bool) -> anyhow::Result<DynStore> {
+    let options = database_options(config, migrate);
     let kind = match formula_db::DbKind::of_url(&options.url) {
         Some(formula_db::DbKind::Sqlite) => "SQLite",
         _ => "Postgres",
@@ -54,15 +60,8 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
             ..CacheOptions::default()
         },
     );
-    let direct_url = config
-        .database_url_unpooled
-        .as_ref()
-        .map(|url| url.expose_secret().to_owned())
-        .or_else(|| {
-            let url = config.database_url.expose_secret();
-            (!formula_db::is_pooled_url(url)).then(|| url.to_owned())
-        });
-    crate::peers::connect(direct_url.as_deref(), &db, &cache, config.local_cache_ttl).await?;
+    let options = database_options(&config, false);
+    crate::peers::connect(options.direct_url(), &db, &cache, config.local_cache_ttl).await?;
     AppState::new(config, db, cache)
 }
 

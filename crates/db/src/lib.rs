@@ -7,7 +7,7 @@ pub mod models;
 mod notify;
 mod repo;
 
-pub use connect::{connect, is_pooled_url, postgres_options, DbKind, DbOptions};
+pub use connect::{connect, postgres_options, DbKind, DbOptions};
 pub use error::DbError;
 pub use notify::{PgNotifier, PgSubscription, CHANNEL};
 pub use repo::Store;
