@@ -14,7 +14,7 @@
 //!   One fetch runs at a time, with a short timeout: requests never queue behind several.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -266,6 +266,8 @@ struct Jwks {
     state: RwLock<JwksState>,
     /// Held while fetching: one fetch at a time, and requests that need it wait for that one.
     fetching: tokio::sync::Mutex<()>,
+    /// A background refresh is under way (so a burst of requests starts one, not one each).
+    refreshing: AtomicBool,
     refetch_floor: Duration,
     max_age: Duration,
     /// Forgotten when the key set changes.
@@ -321,6 +323,7 @@ impl Jwks {
             client,
             state: RwLock::new(JwksState::default()),
             fetching: tokio::sync::Mutex::new(()),
+            refreshing: AtomicBool::new(false),
             refetch_floor,
             max_age,
             tokens,
@@ -363,7 +366,11 @@ impl Jwks {
         }
     }
 
+    /// Starts one background refresh, unless one is already under way.
     fn refresh_in_background(self: &Arc<Self>) {
+        if self.refreshing.swap(true, Ordering::AcqRel) {
+            return;
+        }
         let jwks = Arc::clone(self);
         tokio::spawn(async move {
             if let Ok(_fetching) = jwks.fetching.try_lock() {
@@ -376,6 +383,7 @@ impl Jwks {
                     jwks.refresh().await;
                 }
             }
+            jwks.refreshing.store(false, Ordering::Release);
         });
     }
 
