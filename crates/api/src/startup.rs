@@ -28,12 +28,15 @@ fn database_options(config: &Config, migrate: bool) -> DbOptions {
 
 /// Opens the database (migrating it when configured to) at the configured URL.
 pub async fn open_database(config: &Config, migrate: bool) -> anyhow::Result<DynStore> {
-    let options = database_options(config, migrate);
+    connect_database(&database_options(config, migrate)).await
+}
+
+async fn connect_database(options: &DbOptions) -> anyhow::Result<DynStore> {
     let kind = match formula_db::DbKind::of_url(&options.url) {
         Some(formula_db::DbKind::Sqlite) => "SQLite",
         _ => "Postgres",
     };
-    formula_db::connect(&options)
+    formula_db::connect(options)
         .await
         .with_context(|| format!("opening the {kind} database named by DATABASE_URL"))
 }
@@ -50,7 +53,8 @@ pub fn remote_cache(config: &Config) -> anyhow::Result<Option<Arc<dyn KvStore>>>
 
 /// The state every request shares: database, cache (with peers on Postgres), verifiers.
 pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
-    let db = open_database(&config, config.auto_migrate).await?;
+    let options = database_options(&config, config.auto_migrate);
+    let db = connect_database(&options).await?;
     let cache = Cache::new(
         remote_cache(&config)?,
         CacheOptions {
@@ -60,7 +64,6 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
             ..CacheOptions::default()
         },
     );
-    let options = database_options(&config, false);
     crate::peers::connect(options.direct_url(), &db, &cache, config.local_cache_ttl).await?;
     AppState::new(config, db, cache)
 }
