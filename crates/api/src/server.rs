@@ -19,6 +19,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::auth::AuthMode;
 use crate::config::Config;
 use crate::cors::CorsPolicy;
 use crate::edge::EdgeLayer;
@@ -36,7 +37,8 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(state.config.body_limit_bytes));
     crate::metrics::handle();
     let (mut router, openapi) = api_router().split_for_parts();
-    router = router.merge(SwaggerUi::new("/docs").url("/openapi.json", openapi));
+    let openapi = crate::openapi::complete(openapi, state.config.auth_mode);
+    router = router.merge(SwaggerUi::new("/docs").external_url_unchecked("/openapi.json", openapi));
     if state.config.metrics_addr.is_none() {
         router = router.route("/metrics", get(crate::metrics::render));
     }
@@ -56,9 +58,9 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(health::router())
 }
 
-/// The OpenAPI document the service serves at `/openapi.json`.
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_router().into_openapi()
+/// The OpenAPI document an instance in `mode` serves at `/openapi.json`.
+pub fn openapi(mode: AuthMode) -> serde_json::Value {
+    crate::openapi::complete(api_router().into_openapi(), mode)
 }
 
 /// `/metrics` alone, for `METRICS_ADDR`.
