@@ -5,7 +5,7 @@
 #
 # The builder is pinned to the Rust release the project is tested with, at or above the workspace's
 # `rust-version` (a test checks both against Cargo.lock). Dependencies are compiled in their own
-# layer (cargo-chef): a source change rebuilds only the workspace crates.
+# layer (cargo-chef): a source change rebuilds only the workspace crates of the image it touches.
 
 ARG RUST_VERSION=1.95.0
 
@@ -22,14 +22,24 @@ COPY Cargo.toml Cargo.lock ./
 COPY crates crates
 RUN cargo chef prepare --recipe-path recipe.json
 
-# Cook and build select the same packages, so that the cooked dependencies (same features) are reused.
-FROM chef AS build
+# Each binary is built in its own stage, so that a change to the service does not rebuild the
+# emulator (and the reverse). Cook and build select the same package, so that the cooked
+# dependencies (same features) are reused. The emulator's stage copies only its own crate over the
+# workspace skeleton, so its layers stay cached while the service changes.
+FROM chef AS build-emulator
 COPY --from=planner /src/recipe.json recipe.json
-RUN cargo chef cook --release --locked --recipe-path recipe.json -p formula-api -p kv-emulator
+RUN cargo chef cook --release --locked --recipe-path recipe.json -p kv-emulator
+COPY Cargo.toml Cargo.lock ./
+COPY crates/kv-emulator crates/kv-emulator
+RUN cargo build --release --locked -p kv-emulator
+
+FROM chef AS build-api
+COPY --from=planner /src/recipe.json recipe.json
+RUN cargo chef cook --release --locked --recipe-path recipe.json -p formula-api
 COPY Cargo.toml Cargo.lock ./
 COPY crates crates
 COPY migrations migrations
-RUN cargo build --release --locked -p formula-api -p kv-emulator
+RUN cargo build --release --locked -p formula-api
 
 # What both images share: Debian slim, CA certificates, one non-root user with a pinned uid and gid.
 FROM debian:bookworm-slim AS runtime
@@ -43,14 +53,14 @@ WORKDIR /app
 
 # The emulator, a test tool: no healthcheck (the service's would fail here), stops on SIGTERM.
 FROM runtime AS kv-emulator
-COPY --from=build /src/target/release/kv-emulator /usr/local/bin/kv-emulator
+COPY --from=build-emulator /src/target/release/kv-emulator /usr/local/bin/kv-emulator
 ENV KV_EMULATOR_LISTEN=0.0.0.0:8787
 EXPOSE 8787
 ENTRYPOINT ["kv-emulator"]
 
 # The production image (the default target): the service alone.
 FROM runtime AS api
-COPY --from=build /src/target/release/api /usr/local/bin/api
+COPY --from=build-api /src/target/release/api /usr/local/bin/api
 ENV BIND_ADDR=0.0.0.0:3002 \
     LOG_FORMAT=json
 EXPOSE 3002
