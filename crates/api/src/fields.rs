@@ -229,7 +229,7 @@ impl PartialSchema for UserId {
     fn schema() -> RefOr<Schema> {
         string_schema(
             1,
-            128,
+            UserId::MAX_BYTES,
             "Clerk user id (at most 128 bytes, no control characters)",
         )
     }
@@ -378,8 +378,8 @@ mod tests {
     fn user_ids() {
         assert!(parse::<UserId>(json!("user_2abc")).is_ok());
         assert_eq!(parse::<UserId>(json!("")).unwrap_err(), "must not be empty");
-        assert!(parse::<UserId>(json!("x".repeat(129))).is_err());
-        assert!(parse::<UserId>(json!("x".repeat(128))).is_ok());
+        assert!(parse::<UserId>(json!("x".repeat(UserId::MAX_BYTES + 1))).is_err());
+        assert!(parse::<UserId>(json!("x".repeat(UserId::MAX_BYTES))).is_ok());
         assert!(parse::<UserId>(json!("a\nb")).is_err());
         assert_eq!(
             parse::<UserId>(json!(12)).unwrap_err(),

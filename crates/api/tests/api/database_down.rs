@@ -9,7 +9,6 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use crate::helpers::*;
-use crate::webhooks::{clerk_user, deliver, event, webhook_app_with};
 
 /// Forwards loopback connections to Postgres until cut.
 struct Proxy {
@@ -19,7 +18,7 @@ struct Proxy {
 }
 
 impl Proxy {
-    async fn start(target: &'static str) -> Proxy {
+    async fn start(target: String) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let cut = Arc::new(AtomicBool::new(false));
@@ -31,6 +30,7 @@ impl Proxy {
                     continue; // dropped: the connection is refused mid-handshake
                 }
                 let mut killed = killer.subscribe();
+                let target = target.clone();
                 tokio::spawn(async move {
                     let Ok(mut server) = TcpStream::connect(target).await else {
                         return;
@@ -55,12 +55,32 @@ impl Proxy {
     }
 }
 
+/// The `host:port` of the server `url` names (the test database on `TEST_DATABASE_URL`'s server),
+/// and `url` with that replaced by `127.0.0.1:<port>`: the same database through the proxy.
+fn through_proxy_port(url: &str) -> (String, impl Fn(u16) -> String + '_) {
+    let (scheme, rest) = url.split_once("://").expect("a URL");
+    let (authority, path) = rest.split_once('/').expect("the URL names a database");
+    let (user, server) = match authority.rsplit_once('@') {
+        Some((user, server)) => (format!("{user}@"), server),
+        None => (String::new(), authority),
+    };
+    let server = if server.contains(':') {
+        server.to_owned()
+    } else {
+        format!("{server}:5432")
+    };
+    (server, move |port| {
+        format!("{scheme}://{user}127.0.0.1:{port}/{path}")
+    })
+}
+
 #[tokio::test]
 async fn cut_database_answers_503_and_resumes_without_half_writes() {
     let database = TestDatabase::postgres().await;
-    let proxy = Proxy::start("127.0.0.1:5432").await;
-    let name = database.url().rsplit('/').next().unwrap().to_owned();
-    let proxied = format!("postgres://postgres@127.0.0.1:{}/{name}", proxy.port);
+    let url = database.url().to_owned();
+    let (server, proxied) = through_proxy_port(&url);
+    let proxy = Proxy::start(server).await;
+    let proxied = proxied(proxy.port);
     let app = webhook_app_with(database, &[("DATABASE_URL", proxied.as_str())]).await;
     create_fixed(&app, "u", "Rent", 0).await;
 

@@ -160,3 +160,23 @@ fn operation_ids_are_unique() {
     ids.dedup();
     assert_eq!(ids.len(), count, "repeated operationIds among {ids:?}");
 }
+
+/// utoipa's attributes take only literals: the `max_length` of every user id parameter must be
+/// the one `UserId` validates.
+#[test]
+fn user_id_parameters_allow_the_validated_length() {
+    let doc = serde_json::to_value(formula_api::server::openapi()).unwrap();
+    let mut checked = 0;
+    for item in doc["paths"].as_object().unwrap().values() {
+        for operation in item.as_object().unwrap().values() {
+            for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                if ["userId", "user_id"].contains(&parameter["name"].as_str().unwrap()) {
+                    let max = &parameter["schema"]["maxLength"];
+                    assert_eq!(max, formula_api::fields::UserId::MAX_BYTES, "{parameter}");
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(checked, 5, "three list routes and two deletes");
+}
