@@ -7,6 +7,7 @@ mod cloudflare;
 mod error;
 pub mod keys;
 mod memory;
+mod metric_handles;
 mod read_through;
 mod store;
 
@@ -14,6 +15,7 @@ pub use budget::Priority;
 pub use cloudflare::{CloudflareKv, CloudflareOptions, DEFAULT_API_BASE};
 pub use error::{ApiMessage, CacheError};
 pub use memory::MemoryKv;
+pub use metric_handles::MetricHandles;
 pub use read_through::{Cache, CacheOptions, Lookup, Peers};
 pub use store::KvStore;
 

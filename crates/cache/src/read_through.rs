@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, OnceLock, RwLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -29,7 +29,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::sync::{watch, Notify};
 
-use crate::{CacheError, KvStore, MemoryKv, DEFAULT_TTL_SECS};
+use crate::{CacheError, KvStore, MemoryKv, MetricHandles, DEFAULT_TTL_SECS};
 
 const GENERATION_STRIPES: usize = 4096;
 
@@ -594,25 +594,12 @@ fn local_hit(bytes: Bytes) -> (Bytes, Lookup) {
     (bytes, Lookup::Hit)
 }
 
-/// Counts in `cache_lookups_total{layer,result}`. Each label pair's counter is registered once,
-/// on its first use (after the process installed its recorder): a hot read must not build and
-/// look up its labels every time.
+/// Counts in `cache_lookups_total{layer,result}`, each label pair's counter registered once.
 fn count_lookup(layer: &'static str, result: &'static str) {
-    type Labels = (&'static str, &'static str);
-    static COUNTERS: LazyLock<RwLock<HashMap<Labels, metrics::Counter>>> =
-        LazyLock::new(Default::default);
-    let labels = (layer, result);
-    if let Some(counter) = COUNTERS.read().expect("counters lock").get(&labels) {
-        return counter.increment(1);
-    }
-    COUNTERS
-        .write()
-        .expect("counters lock")
-        .entry(labels)
-        .or_insert_with(
-            || metrics::counter!("cache_lookups_total", "layer" => layer, "result" => result),
-        )
-        .increment(1);
+    static COUNTERS: MetricHandles<(&str, &str), metrics::Counter> = MetricHandles::new();
+    let register =
+        || metrics::counter!("cache_lookups_total", "layer" => layer, "result" => result);
+    COUNTERS.get((layer, result), register).increment(1);
 }
 
 /// A spent request budget is the budget working as meant: not worth a warning per request.
