@@ -11,24 +11,6 @@ use crate::fields::UserId;
 use crate::session::SessionError;
 use crate::state::AppState;
 
-/// How the expense routes learn their user.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthMode {
-    /// Trust the request's `userId`. For local use on loopback.
-    None,
-    /// Require a Clerk session token and act for its `sub`.
-    Clerk,
-}
-
-impl AuthMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AuthMode::None => "none",
-            AuthMode::Clerk => "clerk",
-        }
-    }
-}
-
 /// The caller of an expense route.
 #[derive(Debug, Clone)]
 pub enum Caller {

@@ -2,11 +2,11 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::config::{range_of, Config, VARIABLES};
+use crate::config::{self, Config};
 use crate::startup;
 
 #[derive(Debug, Parser)]
-#[command(name = "api", version, about = "formula-api: expenses, Clerk webhooks, keep-alive cron", after_help = environment_help())]
+#[command(name = "api", version, about = "formula-api: expenses, Clerk webhooks, keep-alive cron", after_help = config::help_text())]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -26,19 +26,9 @@ enum Command {
     /// Print the OpenAPI document (the committed `openapi.json`), then exit; reads no
     /// configuration.
     Openapi,
-}
-
-fn environment_help() -> String {
-    let mut text = String::from("Environment (also read from ./.env):\n");
-    for (name, default, meaning) in VARIABLES {
-        let range = range_of(name)
-            .map(|(min, max)| format!(" [range: {min} to {max}]"))
-            .unwrap_or_default();
-        text.push_str(&format!(
-            "  {name:<26} {meaning} [default: {default}]{range}\n"
-        ));
-    }
-    text
+    /// Print `.env.example` (every variable, its default, range and meaning), then exit; reads
+    /// no configuration.
+    EnvExample,
 }
 
 /// Parses the command line and runs it; the process's exit code follows the result.
@@ -46,6 +36,10 @@ pub async fn run() -> anyhow::Result<()> {
     match Cli::parse().command.unwrap_or(Command::Serve) {
         Command::Openapi => {
             print!("{}", openapi_json());
+            Ok(())
+        }
+        Command::EnvExample => {
+            print!("{}", config::env_example());
             Ok(())
         }
         command => run_configured(command).await,
@@ -69,7 +63,9 @@ async fn run_configured(command: Command) -> anyhow::Result<()> {
             println!("{config:#?}");
             Ok(())
         }
-        Command::Openapi => unreachable!("answered by run before the configuration is read"),
+        Command::Openapi | Command::EnvExample => {
+            unreachable!("answered by run before the configuration is read")
+        }
     }
 }
 
@@ -83,7 +79,7 @@ pub fn openapi_json() -> String {
 
 /// `GET /ready` of the local service; an error unless it answers 200.
 async fn healthcheck(config: &Config) -> anyhow::Result<()> {
-    let mut addr = config.bind_addr;
+    let mut addr = config.server.bind_addr;
     if addr.ip().is_unspecified() {
         addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }

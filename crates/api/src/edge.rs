@@ -321,7 +321,7 @@ mod tests {
 
     use tower::ServiceExt;
 
-    use crate::config::CorsOrigins;
+    use crate::cors::CorsOrigins;
 
     const TIMEOUT: Duration = Duration::from_millis(200);
 

@@ -39,10 +39,10 @@ pub fn router() -> OpenApiRouter<AppState> {
         (status = 200, description = "Applied, a duplicate, superseded by a newer event, or ignored", body = Object),
         OperationErrors))]
 async fn receive(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult {
-    let verifier = app
-        .webhook
-        .as_ref()
-        .ok_or_else(|| ApiError::Unavailable("webhook signing secret is not configured".into()))?;
+    let verifier =
+        app.config.webhook.as_ref().ok_or_else(|| {
+            ApiError::Unavailable("webhook signing secret is not configured".into())
+        })?;
     verify(verifier, &headers, &body)?;
     let event = match parse_event(&headers, &body)? {
         Parsed::User(event) => event,

@@ -12,9 +12,8 @@ use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use formula_api::session::{
-    KeySource, SessionError, SessionSettings, SessionVerifier, JWKS_MAX_AGE,
-};
+use formula_api::config::{KeySource, SessionSettings, JWKS_MAX_AGE};
+use formula_api::session::{SessionError, SessionVerifier};
 
 use crate::helpers::*;
 use crate::on_both_databases;
