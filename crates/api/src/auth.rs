@@ -44,12 +44,12 @@ impl FromRequestParts<AppState> for Caller {
             return Ok(Caller::Trusted);
         };
         let token = session_token(&parts.headers).ok_or_else(|| {
-            ApiError::Unauthenticated(
+            ApiError::NoCredentials(
                 "missing session token: send Authorization: Bearer <token>".into(),
             )
         })?;
         let user = verifier.verify(token).await.map_err(|error| match error {
-            SessionError::Rejected(reason) => ApiError::Unauthenticated(reason),
+            SessionError::Rejected(reason) => ApiError::BadCredentials(reason),
             SessionError::KeysUnavailable => ApiError::Unavailable(error.to_string()),
         })?;
         Ok(Caller::User(user))

@@ -66,7 +66,6 @@ async fn keep_alive(State(app): State<AppState>, headers: HeaderMap) -> ApiResul
     }
     let heartbeat = write_heartbeat(&app).await;
     if !answered {
-        tracing::error!(%database, "keep-alive: database unreachable");
         return Err(ApiError::Unavailable(
             "keep-alive: the database did not answer".into(),
         ));
@@ -92,18 +91,19 @@ fn authorize(secret: Option<&SecretString>, headers: &HeaderMap) -> Result<(), A
     let Some(secret) = secret else {
         return Ok(());
     };
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .unwrap_or_default();
+    let refusal = "keep-alive requires Authorization: Bearer <CRON_SECRET>".to_owned();
+    let Some(given) = headers.get(header::AUTHORIZATION) else {
+        return Err(ApiError::NoCredentials(refusal));
+    };
+    let given = given
+        .to_str()
+        .ok()
+        .and_then(|value| value.strip_prefix("Bearer "));
     let expected = secret.expose_secret().as_bytes();
-    if bool::from(given.as_bytes().ct_eq(expected)) {
+    if bool::from(given.unwrap_or_default().as_bytes().ct_eq(expected)) {
         Ok(())
     } else {
-        Err(ApiError::Unauthorized(
-            "keep-alive requires Authorization: Bearer <CRON_SECRET>".into(),
-        ))
+        Err(ApiError::BadCredentials(refusal))
     }
 }
 
@@ -131,6 +131,9 @@ async fn write_heartbeat(app: &AppState) -> Value {
     let value = Bytes::from(serde_json::to_vec(&at).unwrap_or_default());
     match app.cache.put_raw(keys::KEEP_ALIVE, value).await {
         Ok(()) => json!({"written": true, "at": at}),
-        Err(error) => json!({"written": false, "error": error.to_string()}),
+        Err(error) => {
+            tracing::warn!(%error, "keep-alive: the heartbeat was not written");
+            json!({"written": false, "reason": "the cache did not answer"})
+        }
     }
 }

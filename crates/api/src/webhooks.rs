@@ -64,7 +64,7 @@ async fn receive(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -
 fn verify(verifier: &Webhook, headers: &HeaderMap, body: &[u8]) -> Result<(), ApiError> {
     verifier.verify(body, headers).map_err(|error| match error {
         WebhookError::InvalidSignature => {
-            ApiError::Unauthorized("webhook signature does not match".into())
+            ApiError::BadCredentials("webhook signature does not match".into())
         }
         WebhookError::TimestampTooOldError | WebhookError::FutureTimestampError => {
             ApiError::bad_request("webhook timestamp is more than 5 minutes from now")
