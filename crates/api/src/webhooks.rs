@@ -7,7 +7,6 @@
 
 use axum::extract::State;
 use axum::http::HeaderMap;
-use bytes::Bytes;
 use formula_cache::keys;
 use formula_db::models::{EventOutcome, UserChange, UserEvent, UserProfile};
 use serde::Deserialize;
@@ -17,6 +16,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::{ApiError, ApiResult};
+use crate::extract::RawBody;
 use crate::fields::UserId;
 use crate::openapi::OperationErrors;
 use crate::reply;
@@ -38,7 +38,11 @@ pub fn router() -> OpenApiRouter<AppState> {
     responses(
         (status = 200, description = "Applied, a duplicate, superseded by a newer event, or ignored", body = Object),
         OperationErrors))]
-async fn receive(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult {
+async fn receive(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> ApiResult {
     let verifier =
         app.config.webhook.as_ref().ok_or_else(|| {
             ApiError::Unavailable("webhook signing secret is not configured".into())
