@@ -33,26 +33,9 @@ pub struct Var {
 }
 
 impl Var {
-    const fn new(name: &'static str, default: &'static str, help: &'static str) -> Var {
-        Var {
-            name,
-            default,
-            range: None,
-            help,
-            old_name: None,
-        }
-    }
-
-    const fn number(
-        name: &'static str,
-        default: &'static str,
-        range: (u64, u64),
-        help: &'static str,
-    ) -> Var {
-        Var {
-            range: Some(range),
-            ..Var::new(name, default, help)
-        }
+    #[rustfmt::skip]
+    const fn new(name: &'static str, default: &'static str, range: Option<(u64, u64)>, help: &'static str) -> Var {
+        Var { name, default, range, help, old_name: None }
     }
 
     const fn or_old_name(self, old_name: &'static str) -> Var {
@@ -60,6 +43,18 @@ impl Var {
             old_name: Some(old_name),
             ..self
         }
+    }
+
+    /// The help, with the range and the old name, as `--help` and `.env.example` print it.
+    fn described(&self) -> String {
+        let mut text = self.help.to_owned();
+        if let Some((min, max)) = self.range {
+            text += &format!(" Range: {min} to {max}.");
+        }
+        if let Some(old_name) = self.old_name {
+            text += &format!(" Also read as {old_name}.");
+        }
+        text
     }
 }
 
@@ -74,101 +69,91 @@ mod variables {
 
     use super::{Var, DAY};
 
-    pub const DATABASE_URL: Var = Var::new("DATABASE_URL", "sqlite://formula.db",
-        "The database: postgres://user:password@host/formula?sslmode=verify-full in production \
-         (sslmode and sslrootcert as libpq reads them; Neon's URLs work as given), or sqlite://path \
-         for an embedded file (by default ./formula.db in the working directory).");
-    pub const DATABASE_URL_UNPOOLED: Var = Var::new("DATABASE_URL_UNPOOLED", "",
-        "When DATABASE_URL goes through PgBouncer in transaction mode (Neon's -pooler hosts, or a URL \
-         marked pgbouncer=true): the direct postgres:// URL, for migrations and LISTEN (cross-instance \
-         eviction). Without it, migrations need AUTO_MIGRATE=false and other instances' values stay in \
-         the local cache up to LOCAL_CACHE_TTL_SECONDS.");
-    pub const DATABASE_MAX_CONNECTIONS: Var = Var::number("DATABASE_MAX_CONNECTIONS", "10", (1, 1000),
+    pub const DATABASE_URL: Var = Var::new("DATABASE_URL", "sqlite://formula.db", None,
+        "postgres://user:password@host/db in production (sslmode and sslrootcert as libpq reads \
+         them; Neon's URLs work as given), or sqlite://path for an embedded file.");
+    pub const DATABASE_URL_UNPOOLED: Var = Var::new("DATABASE_URL_UNPOOLED", "", None,
+        "The direct postgres:// URL when DATABASE_URL goes through PgBouncer (Neon's -pooler hosts, \
+         or pgbouncer=true): migrations and LISTEN (cross-instance eviction) need it.");
+    pub const DATABASE_MAX_CONNECTIONS: Var = Var::new("DATABASE_MAX_CONNECTIONS", "10", Some((1, 1000)),
         "Connection pool size (SQLite uses at most 4).");
-    pub const AUTO_MIGRATE: Var = Var::new("AUTO_MIGRATE", "true",
+    pub const AUTO_MIGRATE: Var = Var::new("AUTO_MIGRATE", "true", None,
         "Apply pending migrations at start-up (they only add); `api migrate` does it on demand.");
 
-    pub const BIND_ADDR: Var = Var::new("BIND_ADDR", "127.0.0.1:3002",
+    pub const BIND_ADDR: Var = Var::new("BIND_ADDR", "127.0.0.1:3002", None,
         "Address and port to listen on (the old API's port is 3002).");
-    pub const METRICS_ADDR: Var = Var::new("METRICS_ADDR", "",
+    pub const METRICS_ADDR: Var = Var::new("METRICS_ADDR", "", None,
         "Serve Prometheus metrics (/metrics) on this address, e.g. 127.0.0.1:9102, not on BIND_ADDR.");
-    pub const CORS_ALLOWED_ORIGINS: Var = Var::new("CORS_ALLOWED_ORIGINS", "http://localhost:3000",
+    pub const CORS_ALLOWED_ORIGINS: Var = Var::new("CORS_ALLOWED_ORIGINS", "http://localhost:3000", None,
         "Comma-separated origins allowed to call the API from a browser (the web app), or * for any.");
-    pub const CORS_MAX_AGE_SECONDS: Var = Var::number("CORS_MAX_AGE_SECONDS", "600", (0, DAY),
-        "How long browsers may reuse a preflight's answer, in seconds (Access-Control-Max-Age; \
-         browsers cap it lower still, Chrome at 7200).");
-    pub const BODY_LIMIT_BYTES: Var = Var::number("BODY_LIMIT_BYTES", "1048576", (1024, 256 << 20),
+    pub const CORS_MAX_AGE_SECONDS: Var = Var::new("CORS_MAX_AGE_SECONDS", "600", Some((0, DAY)),
+        "How long browsers may reuse a preflight's answer, in seconds (Chrome caps it at 7200).");
+    pub const BODY_LIMIT_BYTES: Var = Var::new("BODY_LIMIT_BYTES", "1048576", Some((1024, 256 << 20)),
         "Largest accepted request body, in bytes (a larger one answers 413).");
-    pub const REQUEST_TIMEOUT_SECONDS: Var = Var::number("REQUEST_TIMEOUT_SECONDS", "15", (1, 3600),
+    pub const REQUEST_TIMEOUT_SECONDS: Var = Var::new("REQUEST_TIMEOUT_SECONDS", "15", Some((1, 3600)),
         "A request still running after this many seconds is answered 503.");
-    pub const HEADER_READ_TIMEOUT_SECONDS: Var = Var::number("HEADER_READ_TIMEOUT_SECONDS", "10", (1, 300),
-        "A client that has not sent a request's headers this many seconds after the connection began \
-         waiting for them is disconnected: a slow client, or an idle keep-alive connection.");
-    pub const MAX_CONNECTIONS: Var = Var::number("MAX_CONNECTIONS", "4096", (1, 1_000_000),
+    pub const HEADER_READ_TIMEOUT_SECONDS: Var = Var::new("HEADER_READ_TIMEOUT_SECONDS", "10", Some((1, 300)),
+        "Seconds a client has to send a request's headers once the connection waits for them; then \
+         it is disconnected (a slow client, or an idle keep-alive connection).");
+    pub const MAX_CONNECTIONS: Var = Var::new("MAX_CONNECTIONS", "4096", Some((1, 1_000_000)),
         "Most client connections open at once; more wait in the listen backlog.");
 
-    pub const CACHE_BACKEND: Var = Var::new("CACHE_BACKEND", "",
-        "local (the cache lives in this process only), or cloudflare (Workers KV through its REST \
-         API, behind the local layer). Empty: cloudflare when a CLOUDFLARE_* variable is set, local \
-         otherwise. The former value memory means local.");
-    pub const CACHE_TTL_SECONDS: Var = Var::number("CACHE_TTL_SECONDS", "1200", (MIN_TTL_SECS, 365 * DAY),
+    pub const CACHE_BACKEND: Var = Var::new("CACHE_BACKEND", "", None,
+        "local (this process only), or cloudflare (Workers KV behind the local layer; the default \
+         when a CLOUDFLARE_* variable is set). The former value memory means local.");
+    pub const CACHE_TTL_SECONDS: Var = Var::new("CACHE_TTL_SECONDS", "1200", Some((MIN_TTL_SECS, 365 * DAY)),
         "TTL of cached values, in seconds; Cloudflare's minimum is 60.");
-    pub const LOCAL_CACHE_TTL_SECONDS: Var = Var::number("LOCAL_CACHE_TTL_SECONDS", "60", (1, DAY),
-        "TTL of the local layer's values in front of Cloudflare KV (without KV the local layer is \
-         the whole cache, and CACHE_TTL_SECONDS applies). On Postgres, other instances' writes \
-         evict them at once (LISTEN/NOTIFY); this bounds the rest.");
-    pub const LOCAL_CACHE_MAX_BYTES: Var = Var::number("LOCAL_CACHE_MAX_BYTES", "33554432", (1 << 20, 64 << 30),
+    pub const LOCAL_CACHE_TTL_SECONDS: Var = Var::new("LOCAL_CACHE_TTL_SECONDS", "60", Some((1, DAY)),
+        "TTL of the local layer's values with Cloudflare KV behind it (without, CACHE_TTL_SECONDS); \
+         on Postgres, other instances' writes evict them at once.");
+    pub const LOCAL_CACHE_MAX_BYTES: Var = Var::new("LOCAL_CACHE_MAX_BYTES", "33554432", Some((1 << 20, 64 << 30)),
         "Size bound of the local layer (the values this process holds), in bytes.")
         .or_old_name("MEMORY_CACHE_MAX_BYTES");
-    pub const CLOUDFLARE_ACCOUNT_ID: Var = Var::new("CLOUDFLARE_ACCOUNT_ID", "",
+    pub const CLOUDFLARE_ACCOUNT_ID: Var = Var::new("CLOUDFLARE_ACCOUNT_ID", "", None,
         "Cloudflare account of the KV namespace. Any CLOUDFLARE_* variable selects the cloudflare \
          backend; then account, namespace and token are all required.");
-    pub const CLOUDFLARE_KV_NAMESPACE: Var = Var::new("CLOUDFLARE_KV_NAMESPACE", "",
+    pub const CLOUDFLARE_KV_NAMESPACE: Var = Var::new("CLOUDFLARE_KV_NAMESPACE", "", None,
         "Id of the KV namespace.");
-    pub const CLOUDFLARE_KV_API_TOKEN: Var = Var::new("CLOUDFLARE_KV_API_TOKEN", "",
+    pub const CLOUDFLARE_KV_API_TOKEN: Var = Var::new("CLOUDFLARE_KV_API_TOKEN", "", None,
         "API token with KV access; never logged or printed.");
-    pub const CLOUDFLARE_API_BASE_URL: Var = Var::new("CLOUDFLARE_API_BASE_URL", DEFAULT_API_BASE,
-        "Cloudflare's API base; point it at kv-emulator for local runs, e.g. \
-         http://127.0.0.1:8787/client/v4.");
-    pub const KV_BUDGET_PER_5_MIN: Var = Var::number("KV_BUDGET_PER_5_MIN", "900", (10, 1200),
-        "Most KV calls in any five minutes. Cloudflare allows 1200 per account and locks the whole \
-         account out for five minutes beyond that; the default leaves room for its other users.");
-    pub const KV_TIMEOUT_MS: Var = Var::number("KV_TIMEOUT_MS", "2000", (100, 60_000),
+    pub const CLOUDFLARE_API_BASE_URL: Var = Var::new("CLOUDFLARE_API_BASE_URL", DEFAULT_API_BASE, None,
+        "Cloudflare's API base (kv-emulator's locally, e.g. http://127.0.0.1:8787/client/v4).");
+    pub const KV_BUDGET_PER_5_MIN: Var = Var::new("KV_BUDGET_PER_5_MIN", "900", Some((10, 1200)),
+        "Most KV calls in any five minutes: Cloudflare allows 1200 per account, then locks the \
+         account out for five minutes.");
+    pub const KV_TIMEOUT_MS: Var = Var::new("KV_TIMEOUT_MS", "2000", Some((100, 60_000)),
         "Timeout of one KV call, in milliseconds.");
 
-    pub const AUTH_MODE: Var = Var::new("AUTH_MODE", "",
-        "How expense routes learn their user. clerk: each needs a Clerk session token \
-         (Authorization: Bearer, or the __session cookie) and acts for its user; a userId naming \
-         anyone else answers 403. none: trust the request's userId, as the old API did; refused on \
-         a non-loopback BIND_ADDR unless ALLOW_UNAUTHENTICATED=true. Empty: clerk when \
-         CLERK_JWT_KEY or CLERK_JWKS_URL is set, none otherwise.");
-    pub const ALLOW_UNAUTHENTICATED: Var = Var::new("ALLOW_UNAUTHENTICATED", "false",
+    pub const AUTH_MODE: Var = Var::new("AUTH_MODE", "", None,
+        "clerk: expense routes need a Clerk session token and act for its user. none: they trust \
+         the request's userId (on loopback only, unless ALLOW_UNAUTHENTICATED=true). Empty: clerk \
+         when CLERK_JWT_KEY or CLERK_JWKS_URL is set.");
+    pub const ALLOW_UNAUTHENTICATED: Var = Var::new("ALLOW_UNAUTHENTICATED", "false", None,
         "Let AUTH_MODE=none listen on a non-loopback address.");
-    pub const CLERK_JWT_KEY: Var = Var::new("CLERK_JWT_KEY", "",
+    pub const CLERK_JWT_KEY: Var = Var::new("CLERK_JWT_KEY", "", None,
         "The Clerk instance's RSA public key as PEM (Clerk's dashboard, API keys, JWT public key); \
          literal \\n sequences are read as newlines. Verifies tokens without any network call.");
-    pub const CLERK_JWKS_URL: Var = Var::new("CLERK_JWKS_URL", "",
+    pub const CLERK_JWKS_URL: Var = Var::new("CLERK_JWKS_URL", "", None,
         "Instead of CLERK_JWT_KEY, the instance's JWKS (https://<frontend-api>/.well-known/jwks.json): \
          fetched, used for five minutes, refetched on an unknown key id.");
-    pub const CLERK_JWKS_REFETCH_FLOOR_SECONDS: Var = Var::number("CLERK_JWKS_REFETCH_FLOOR_SECONDS", "10", (1, 3600),
+    pub const CLERK_JWKS_REFETCH_FLOOR_SECONDS: Var = Var::new("CLERK_JWKS_REFETCH_FLOOR_SECONDS", "10", Some((1, 3600)),
         "Least time between two JWKS fetches, in seconds.");
-    pub const CLERK_AUTHORIZED_PARTIES: Var = Var::new("CLERK_AUTHORIZED_PARTIES", "",
+    pub const CLERK_AUTHORIZED_PARTIES: Var = Var::new("CLERK_AUTHORIZED_PARTIES", "", None,
         "Comma-separated origins accepted as a token's azp, e.g. http://localhost:3000 (Clerk \
          recommends setting it); empty accepts any.");
-    pub const CLERK_ISSUER: Var = Var::new("CLERK_ISSUER", "",
+    pub const CLERK_ISSUER: Var = Var::new("CLERK_ISSUER", "", None,
         "When set, a token's iss must equal it (the Clerk frontend API URL).");
 
-    pub const CLERK_WEBHOOK_SIGNING_SECRET: Var = Var::new("CLERK_WEBHOOK_SIGNING_SECRET", "",
+    pub const CLERK_WEBHOOK_SIGNING_SECRET: Var = Var::new("CLERK_WEBHOOK_SIGNING_SECRET", "", None,
         "Svix signing secret (whsec_…) of the Clerk webhook, from Clerk's dashboard. Without it, \
          /webhooks/clerk answers 503 to every event.")
         .or_old_name("CLERK_WEBHOOK_SECRET");
-    pub const CRON_SECRET: Var = Var::new("CRON_SECRET", "",
-        "When set, /cron/keep-alive requires Authorization: Bearer <CRON_SECRET> (as Vercel's cron \
-         sends it).");
+    pub const CRON_SECRET: Var = Var::new("CRON_SECRET", "", None,
+        "When set, /cron/keep-alive requires Authorization: Bearer <CRON_SECRET>.");
 
-    pub const LOG_FORMAT: Var = Var::new("LOG_FORMAT", "text",
+    pub const LOG_FORMAT: Var = Var::new("LOG_FORMAT", "text", None,
         "text (readable) or json (one object per line).");
-    pub const RUST_LOG: Var = Var::new("RUST_LOG", "info,sqlx=warn",
+    pub const RUST_LOG: Var = Var::new("RUST_LOG", "info,sqlx=warn", None,
         "Log filter, in tracing-subscriber's syntax.");
 
     /// Every variable, by what it configures: `--help` and `.env.example` list them in this order.
@@ -194,17 +179,11 @@ mod variables {
 pub fn help_text() -> String {
     let mut text = String::from("Environment (also read from ./.env):\n");
     for (title, vars) in SECTIONS {
-        text.push_str(&format!("\n  {title}\n"));
+        text += &format!("\n  {title}\n");
         for var in *vars {
-            text.push_str(&format!("  {:<33} {}", var.name, var.help));
+            text += &format!("  {:<33} {}", var.name, var.described());
             if !var.default.is_empty() {
-                text.push_str(&format!(" [default: {}]", var.default));
-            }
-            if let Some((min, max)) = var.range {
-                text.push_str(&format!(" [range: {min} to {max}]"));
-            }
-            if let Some(old_name) = var.old_name {
-                text.push_str(&format!(" [also read as {old_name}]"));
+                text += &format!(" [default: {}]", var.default);
             }
             text.push('\n');
         }
@@ -221,40 +200,32 @@ pub fn env_example() -> String {
          # A value that is present but invalid stops start-up with a message naming the variable.\n",
     );
     for (title, vars) in SECTIONS {
-        text.push_str(&format!("\n# --- {title} ---\n"));
+        text += &format!("\n# --- {title} ---\n");
         for var in *vars {
-            let mut help = var.help.to_owned();
-            if let Some((min, max)) = var.range {
-                help.push_str(&format!(" Range: {min} to {max}."));
-            }
-            if let Some(old_name) = var.old_name {
-                help.push_str(&format!(" Also read as {old_name}."));
-            }
-            text.push_str(&wrapped(&help, "# ", 100));
-            text.push_str(&format!("{}={}\n", var.name, var.default));
+            text += &format!(
+                "{}{}={}\n",
+                comment(&var.described()),
+                var.name,
+                var.default
+            );
         }
     }
     text
 }
 
-/// `text` as lines of at most `width` characters, each starting with `prefix`.
-fn wrapped(text: &str, prefix: &str, width: usize) -> String {
-    let mut lines = String::new();
-    let mut line = String::from(prefix);
+/// `text` as `# ` comment lines of at most 100 characters.
+fn comment(text: &str) -> String {
+    let mut lines = vec![String::from("#")];
     for word in text.split_whitespace() {
-        if line.len() > prefix.len() && line.chars().count() + 1 + word.chars().count() > width {
-            lines.push_str(line.trim_end());
-            lines.push('\n');
-            line = String::from(prefix);
-        }
-        if line.len() > prefix.len() {
+        let line = lines.last_mut().expect("a line");
+        if line.len() == 1 || line.chars().count() + 1 + word.chars().count() <= 100 {
             line.push(' ');
+            line.push_str(word);
+        } else {
+            lines.push(format!("# {word}"));
         }
-        line.push_str(word);
     }
-    lines.push_str(&line);
-    lines.push('\n');
-    lines
+    lines.join("\n") + "\n"
 }
 
 /// A variable whose value was refused.
@@ -273,25 +244,23 @@ fn invalid(name: &str, reason: impl Into<String>) -> ConfigError {
     }
 }
 
+/// The settings, by what they configure. Each field holds the variable of its name (its meaning
+/// is that variable's help in `SECTIONS`); secrets print redacted.
 #[derive(Debug)]
 pub struct Config {
     pub database: DatabaseSettings,
     pub server: ServerSettings,
     pub cache: CacheSettings,
     pub auth: Auth,
-    /// Verifies the Clerk webhook's Svix signatures; without a secret the webhook answers 503.
+    /// The verifier of `CLERK_WEBHOOK_SIGNING_SECRET`.
     pub webhook: Option<Webhook>,
-    /// When set, the keep-alive route requires `Authorization: Bearer <CRON_SECRET>`.
     pub cron_secret: Option<SecretString>,
     pub log_format: LogFormat,
 }
 
 #[derive(Debug)]
 pub struct DatabaseSettings {
-    /// May hold a password: never printed.
     pub url: SecretString,
-    /// A direct connection for migrations and LISTEN when `url` is pooled (Neon's
-    /// `DATABASE_URL_UNPOOLED`).
     pub url_unpooled: Option<SecretString>,
     pub max_connections: u32,
     pub auto_migrate: bool,
@@ -300,24 +269,19 @@ pub struct DatabaseSettings {
 #[derive(Debug)]
 pub struct ServerSettings {
     pub bind_addr: SocketAddr,
-    /// Serve `/metrics` on this address instead of `bind_addr`.
     pub metrics_addr: Option<SocketAddr>,
     pub cors_origins: CorsOrigins,
-    /// How long browsers may reuse a preflight's answer.
     pub cors_max_age: Duration,
     pub body_limit_bytes: usize,
     pub request_timeout: Duration,
-    /// Time a client has to send a request's headers, counted from when the connection waits
-    /// for one: also how long an idle keep-alive connection stays open.
     pub header_read_timeout: Duration,
-    /// Most client connections open at once; more wait in the listen backlog.
     pub max_connections: usize,
 }
 
 #[derive(Debug)]
 pub struct CacheSettings {
     pub backend: CacheBackend,
-    /// The TTLs, and the local layer's size bound.
+    /// `CACHE_TTL_SECONDS`, `LOCAL_CACHE_TTL_SECONDS`, `LOCAL_CACHE_MAX_BYTES`.
     pub options: CacheOptions,
 }
 
@@ -612,24 +576,23 @@ impl Env<'_> {
     where
         T::Err: std::fmt::Display,
     {
-        let Some((name, text)) = self.value(var) else {
-            return Ok(None);
-        };
-        let value = text
-            .parse()
-            .map_err(|error| invalid(name, format!("{text:?} is not valid: {error}")))?;
-        Ok(Some(value))
+        let parsed = self.value(var).map(|(name, text)| {
+            let error = |error| invalid(name, format!("{text:?} is not valid: {error}"));
+            text.parse().map_err(error)
+        });
+        parsed.transpose()
     }
 
     /// A numeric variable within its range.
     fn number(&self, var: &Var) -> Result<u64, ConfigError> {
         let (min, max) = var.range.expect("a numeric variable has a range");
         let value = self.parse(var)?.expect("a numeric variable has a default");
-        if !(min..=max).contains(&value) {
-            let name = self.value(var).map_or(var.name, |(name, _)| name);
-            return Err(invalid(name, format!("{value} is outside {min} to {max}")));
-        }
-        Ok(value)
+        let outside = || format!("{value} is outside {min} to {max}");
+        let name = self.value(var).map_or(var.name, |(name, _)| name);
+        (min..=max)
+            .contains(&value)
+            .then_some(value)
+            .ok_or_else(|| invalid(name, outside()))
     }
 
     /// One of `choices`, if set.

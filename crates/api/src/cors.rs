@@ -54,11 +54,6 @@ impl CorsPolicy {
         }
     }
 
-    /// The grant for a request's `Origin`; `None` without one or for an origin not allowed.
-    pub fn grant(&self, request_headers: &HeaderMap) -> Option<CorsGrant> {
-        self.origins.grant(request_headers)
-    }
-
     /// The answer to a preflight (any `OPTIONS` request): 200, no body, the methods and headers
     /// the API accepts, and how long to remember them. `decorate` adds the origin's grant, as to
     /// every answer; without it the browser refuses the call.
@@ -79,11 +74,11 @@ pub struct CorsGrant {
     credentials: bool,
 }
 
-impl CorsOrigins {
+impl CorsPolicy {
     /// The grant for a request's `Origin`; `None` without one or for an origin not allowed.
     pub fn grant(&self, request_headers: &HeaderMap) -> Option<CorsGrant> {
         let origin = request_headers.get(header::ORIGIN)?;
-        match self {
+        match &self.origins {
             CorsOrigins::Any => Some(CorsGrant {
                 allow_origin: ANY,
                 credentials: false,

@@ -29,14 +29,14 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(keep_alive, keep_alive_post))
 }
 
-/// When this process last did each periodic chore of the keep-alive.
+/// When this process last wrote the heartbeat and pruned old webhook message ids.
 #[derive(Default)]
-pub struct Chores {
-    written: Mutex<Option<Instant>>,
-    pruned: Mutex<Option<Instant>>,
+pub struct LastRuns {
+    heartbeat: Mutex<Option<Instant>>,
+    prune: Mutex<Option<Instant>>,
 }
 
-/// Claims a chore done at most once per `every`; `Err` with the seconds since the last one.
+/// Claims a run at most once per `every`; `Err` with the seconds since the last one.
 fn claim(last: &Mutex<Option<Instant>>, every: Duration) -> Result<(), u64> {
     let mut last = last.lock().expect("chore lock");
     match *last {
@@ -109,7 +109,7 @@ fn authorize(secret: Option<&SecretString>, headers: &HeaderMap) -> Result<(), A
 
 /// At most hourly: Svix message ids older than a week, which no redelivery can need.
 async fn prune_webhook_events(app: &AppState) -> Value {
-    if claim(&app.chores.pruned, PRUNE_EVERY).is_err() {
+    if claim(&app.last_runs.prune, PRUNE_EVERY).is_err() {
         return Value::Null;
     }
     let before =
@@ -124,7 +124,7 @@ async fn prune_webhook_events(app: &AppState) -> Value {
 }
 
 async fn write_heartbeat(app: &AppState) -> Value {
-    if let Err(seconds) = claim(&app.chores.written, HEARTBEAT_EVERY) {
+    if let Err(seconds) = claim(&app.last_runs.heartbeat, HEARTBEAT_EVERY) {
         return json!({"written": false, "reason": format!("written {seconds}s ago; at most once a minute")});
     }
     let at = formula_db::models::iso_millis::format(&formula_db::models::now_millis());

@@ -102,7 +102,7 @@ where
         EdgeFuture {
             state,
             span,
-            answer: Answer {
+            record: RequestRecord {
                 request_id,
                 grant,
                 timer: Some(timer),
@@ -138,13 +138,13 @@ pin_project! {
         #[pin]
         state: State<F>,
         span: tracing::Span,
-        answer: Answer,
+        record: RequestRecord,
         deadline: Instant,
     }
 }
 
-/// What the edge adds to the answer as it leaves.
-struct Answer {
+/// What the edge keeps of a request until its answer leaves: the id, the CORS grant, the timer.
+struct RequestRecord {
     request_id: HeaderValue,
     grant: Option<CorsGrant>,
     // Taken when the answer leaves, so it is recorded once.
@@ -178,7 +178,7 @@ where
                 response.take().unwrap_or_else(reply::internal_error)
             }
         };
-        Poll::Ready(Ok(this.answer.finish(response)))
+        Poll::Ready(Ok(this.record.finish(response)))
     }
 }
 
@@ -225,7 +225,7 @@ fn request_span(request: &Request, route: &str, request_id: &HeaderValue) -> tra
     tracing::info_span!("request", method = %request.method(), route, request_id)
 }
 
-impl Answer {
+impl RequestRecord {
     /// The response as it leaves: the request id stamped into an opaque 500, latency recorded,
     /// the end logged, request id returned, CORS headers added.
     fn finish(&mut self, mut response: Response) -> Response {

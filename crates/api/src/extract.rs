@@ -56,20 +56,16 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        let rejected =
-            |rejection: axum::extract::rejection::BytesRejection| match rejection.status() {
-                StatusCode::PAYLOAD_TOO_LARGE => {
-                    ApiError::PayloadTooLarge("request body is larger than the limit".into())
-                }
-                _ => ApiError::bad_request(format!(
-                    "request body could not be read: {}",
-                    rejection.body_text()
-                )),
-            };
-        Bytes::from_request(request, state)
-            .await
-            .map(RawBody)
-            .map_err(rejected)
+        match Bytes::from_request(request, state).await {
+            Ok(bytes) => Ok(RawBody(bytes)),
+            Err(too_large) if too_large.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(
+                ApiError::PayloadTooLarge("request body is larger than the limit".into()),
+            ),
+            Err(other) => Err(ApiError::bad_request(format!(
+                "request body could not be read: {}",
+                other.body_text()
+            ))),
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::config::{Auth, Config};
-use crate::cron::Chores;
+use crate::cron::LastRuns;
 use crate::error::ApiError;
 use crate::loads::LoadLimiter;
 use crate::outbox::Outbox;
@@ -25,8 +25,8 @@ pub struct App {
     pub cache: Cache,
     /// Verifies session tokens; `None` in `AUTH_MODE=none`.
     pub sessions: Option<SessionVerifier>,
-    /// The keep-alive's once-a-minute and once-an-hour chores.
-    pub chores: Chores,
+    /// When the keep-alive last wrote its heartbeat (once a minute at most) and pruned (hourly).
+    pub last_runs: LastRuns,
     /// Bounds the database loads of cache misses (see `loads.rs`).
     pub loads: LoadLimiter,
     /// Applies the invalidations that writes recorded in the database.
@@ -50,7 +50,7 @@ impl AppState {
             cache,
             outbox,
             sessions,
-            chores: Chores::default(),
+            last_runs: LastRuns::default(),
             loads,
         })))
     }
