@@ -1,5 +1,6 @@
 //! `GET` and `POST /cron/keep-alive`: writes the `keep-alive` heartbeat (at most once a minute)
-//! and runs a cheap database query, for a scheduler calling it like Vercel's cron.
+//! and runs a cheap database query, for a scheduler calling it as Vercel's cron does
+//! (`docs/clerk.md`).
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};

@@ -1,5 +1,5 @@
 //! Request fields that can only be built valid. Each one's `Deserialize` checks the contract's
-//! rule and fails with a sentence naming the problem; `extract` prefixes the field's path.
+//! rule (`docs/contract.md`, "Validation") and fails with a sentence naming the problem.
 
 use std::borrow::Cow;
 

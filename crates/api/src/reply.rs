@@ -1,6 +1,6 @@
-//! The contract's envelope: `{"status", "success", "data"}` or `{"status", "success", "error"}`,
-//! with the HTTP status equal to `status`. Its shape is `openapi.rs`'s `Success` and `Failure`,
-//! which the OpenAPI document describes.
+//! The contract's envelope (`docs/contract.md`): `{"status", "success", "data"}` or
+//! `{"status", "success", "error"}`, with the HTTP status equal to `status`. Its shape is
+//! `openapi.rs`'s `Success` and `Failure`, which the OpenAPI document describes.
 
 use axum::body::Body;
 use axum::http::{header, HeaderValue, StatusCode};

@@ -1,4 +1,4 @@
-//! Verifying Clerk session tokens: RS256 only, with the instance's public key from
+//! Verifying Clerk session tokens (`docs/clerk.md`): RS256 only, the instance's public key from
 //! `CLERK_JWT_KEY` (no network) or from its JWKS. `exp`, `nbf` and `iat` get 5 s of clock skew;
 //! `azp` and `iss` are checked when configured (a configured issuer makes `iss` required). No
 //! cryptography here: `jsonwebtoken` (on aws-lc-rs) does it.

@@ -1,4 +1,5 @@
-//! `POST /webhooks/clerk`: Clerk's user events, delivered by Svix at least once and in no order.
+//! `POST /webhooks/clerk`: Clerk's user events, delivered by Svix at least once and in no order
+//! (`docs/clerk.md`: signatures, retries, payloads).
 //!
 //! The signature is checked over the raw body before anything is parsed. The event is applied in
 //! one database transaction (at most once per Svix message, never over a newer event of the same

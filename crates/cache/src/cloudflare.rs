@@ -1,5 +1,5 @@
 //! The Cloudflare Workers KV backend, through Cloudflare's REST API
-//! (`reference/cloudflare-kv-rest.md`).
+//! (`docs/cloudflare-kv.md`: its endpoints, envelope, error codes and limits).
 //!
 //! Every call passes, in order: the 429 pause (Cloudflare refused us: nothing is sent until its
 //! `retry-after` passes), the circuit breaker (repeated failures: nothing is sent for a while but

@@ -1,8 +1,8 @@
 //! Cloudflare's KV REST paths, envelopes, statuses and error codes.
 //!
 //! Codes 10000 (authentication), 10009 (key not found) and 10013 (namespace not found) are
-//! Cloudflare's, as `reference/cloudflare-kv-rest.md` gives them; for the other refusals the
-//! reference gives status and message only, and the emulator's codes are its own.
+//! Cloudflare's, as `docs/cloudflare-kv.md` gives them; for the other refusals that page gives
+//! status and message only, and the emulator's codes are its own.
 
 use std::collections::HashMap;
 use std::time::Duration;
