@@ -16,7 +16,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::{ApiError, ApiResult};
-use crate::health::{ping_database, Ping};
+use crate::health::ping_database;
 use crate::openapi::OperationErrors;
 use crate::reply;
 use crate::state::AppState;
@@ -58,19 +58,13 @@ fn claim(last: &Mutex<Option<Instant>>, every: Duration) -> Result<(), u64> {
     security((), ("cron" = [])))]
 async fn keep_alive(State(app): State<AppState>, headers: HeaderMap) -> ApiResult {
     authorize(app.config.cron_secret.as_ref(), &headers)?;
-    let Ping {
-        answered,
-        report: mut database,
-    } = ping_database(&app).await;
-    if answered {
-        database["prunedWebhookEvents"] = prune_webhook_events(&app).await;
-    }
+    let database = ping_database(&app).await;
     let heartbeat = write_heartbeat(&app).await;
-    if !answered {
-        return Err(ApiError::Unavailable(
-            "keep-alive: the database did not answer".into(),
-        ));
-    }
+    let Ok(mut database) = database else {
+        let reason = "keep-alive: the database did not answer";
+        return Err(ApiError::Unavailable(reason.into()));
+    };
+    database["prunedWebhookEvents"] = prune_webhook_events(&app).await;
     Ok(reply::success(
         StatusCode::OK,
         &json!({"database": database, "heartbeat": heartbeat}),

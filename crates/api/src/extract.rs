@@ -34,14 +34,6 @@ where
             ));
         }
         let RawBody(bytes) = RawBody::from_request(request, state).await?;
-        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-            return Err(
-                match serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
-                    Err(error) => ApiError::bad_request(format!("malformed JSON: {error}")),
-                    Ok(_) => ApiError::bad_request("body: expected a JSON object"),
-                },
-            );
-        }
         let value: T = parse_json(&bytes)?;
         value.validate()?;
         Ok(JsonBody(value))

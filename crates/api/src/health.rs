@@ -36,13 +36,10 @@ pub async fn alive() -> &'static str {
         (status = 503, description = "The database does not answer", body = Object),
         (status = 500, description = "Server fault", body = Failure)))]
 pub async fn ready(State(app): State<AppState>) -> Response {
-    let Ping {
-        answered,
-        report: mut database,
-    } = ping_database(&app).await;
-    if answered {
-        database["kind"] = json!(format!("{:?}", app.db.kind()).to_lowercase());
-    }
+    let database = ping_database(&app).await.map(|mut report| {
+        report["kind"] = json!(format!("{:?}", app.db.kind()).to_lowercase());
+        report
+    });
     let mut cache = json!({
         "backend": app.cache.backend_name(),
         "ok": true,
@@ -53,34 +50,23 @@ pub async fn ready(State(app): State<AppState>) -> Response {
         cache["ok"] = json!(false);
         cache["reason"] = json!("the cache did not answer");
     }
-    let status = if answered {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
+    let status = match database {
+        Ok(_) => StatusCode::OK,
+        Err(_) => StatusCode::SERVICE_UNAVAILABLE,
     };
+    let (Ok(database) | Err(database)) = database;
     reply::success(status, &json!({"database": database, "cache": cache}))
 }
 
-/// Whether the database answered `SELECT 1`, and the report for a reply.
-pub struct Ping {
-    pub answered: bool,
-    /// `{"ok": true, "latencyMs": …}` or `{"ok": false, "reason": …}` (the cause goes to the log).
-    pub report: Value,
-}
-
-pub async fn ping_database(app: &AppState) -> Ping {
+/// `SELECT 1`: `{"ok": true, "latencyMs": …}`, or `Err({"ok": false, "reason": …})` with the
+/// cause in the log.
+pub async fn ping_database(app: &AppState) -> Result<Value, Value> {
     let started = Instant::now();
     match app.db.ping().await {
-        Ok(()) => Ping {
-            answered: true,
-            report: json!({"ok": true, "latencyMs": started.elapsed().as_secs_f64() * 1000.0}),
-        },
+        Ok(()) => Ok(json!({"ok": true, "latencyMs": started.elapsed().as_secs_f64() * 1000.0})),
         Err(error) => {
             tracing::warn!(error = %error_chain(&error), "the database did not answer a ping");
-            Ping {
-                answered: false,
-                report: json!({"ok": false, "reason": "the database did not answer"}),
-            }
+            Err(json!({"ok": false, "reason": "the database did not answer"}))
         }
     }
 }

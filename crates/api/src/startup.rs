@@ -41,21 +41,17 @@ async fn connect_database(options: &DbOptions) -> anyhow::Result<DynStore> {
         .with_context(|| format!("opening the {kind} database named by DATABASE_URL"))
 }
 
-/// The remote cache layer the configuration names, if any.
-pub fn remote_cache(config: &Config) -> anyhow::Result<Option<Arc<dyn KvStore>>> {
-    Ok(match &config.cache.backend {
-        CacheBackend::Local => None,
-        CacheBackend::Cloudflare(options) => Some(Arc::new(
-            CloudflareKv::new(options.clone()).context("building the Cloudflare KV client")?,
-        )),
-    })
-}
-
 /// The state every request shares: database, cache (with peers on Postgres), verifiers.
 pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let options = database_options(&config, config.database.auto_migrate);
     let db = connect_database(&options).await?;
-    let cache = Cache::new(remote_cache(&config)?, config.cache.options.clone());
+    let remote: Option<Arc<dyn KvStore>> = match &config.cache.backend {
+        CacheBackend::Local => None,
+        CacheBackend::Cloudflare(options) => Some(Arc::new(
+            CloudflareKv::new(options.clone()).context("building the Cloudflare KV client")?,
+        )),
+    };
+    let cache = Cache::new(remote, config.cache.options.clone());
     let local_ttl = config.cache.options.local_ttl;
     crate::peers::connect(options.direct_url(), &db, &cache, local_ttl).await?;
     AppState::new(config, db, cache)

@@ -101,15 +101,7 @@ impl fmt::Debug for CloudflareKv {
 #[derive(Deserialize)]
 struct Envelope {
     #[serde(default)]
-    errors: Vec<EnvelopeError>,
-}
-
-#[derive(Deserialize)]
-struct EnvelopeError {
-    #[serde(default)]
-    code: u64,
-    #[serde(default)]
-    message: String,
+    errors: Vec<ApiMessage>,
 }
 
 impl CloudflareKv {
@@ -269,16 +261,7 @@ async fn backend_error(response: Response) -> CacheError {
     let status = response.status().as_u16();
     let body = response.bytes().await.unwrap_or_default();
     let errors = serde_json::from_slice::<Envelope>(&body)
-        .map(|envelope| {
-            envelope
-                .errors
-                .into_iter()
-                .map(|e| ApiMessage {
-                    code: e.code,
-                    message: e.message,
-                })
-                .collect()
-        })
+        .map(|envelope| envelope.errors)
         .unwrap_or_default();
     CacheError::Backend { status, errors }
 }

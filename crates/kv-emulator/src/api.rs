@@ -406,6 +406,16 @@ struct BulkItem {
 
 const MAX_BULK: usize = 10_000;
 
+/// The JSON array of a bulk call, of at most `MAX_BULK` `what`.
+fn bulk<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<Vec<T>, Refusal> {
+    let items: Vec<T> = serde_json::from_slice(body)
+        .map_err(|e| bad_request(&format!("Invalid request body: {e}")))?;
+    if items.len() > MAX_BULK {
+        return Err(bad_request(&format!("At most {MAX_BULK} {what}.")));
+    }
+    Ok(items)
+}
+
 async fn bulk_write(
     State(emulator): State<Shared>,
     Path(path): Path<NamespacePath>,
@@ -413,13 +423,7 @@ async fn bulk_write(
     body: Bytes,
 ) -> Answer {
     admit(&emulator, "bulk_write", &headers, &path.namespace).await?;
-    let items: Vec<BulkItem> = serde_json::from_slice(&body)
-        .map_err(|e| bad_request(&format!("Invalid request body: {e}")))?;
-    if items.len() > MAX_BULK {
-        return Err(bad_request(&format!(
-            "At most {MAX_BULK} pairs per bulk write."
-        )));
-    }
+    let items: Vec<BulkItem> = bulk(&body, "pairs per bulk write")?;
     let now = emulator.now();
     let mut written = 0u64;
     let mut refused = Vec::new();
@@ -463,13 +467,7 @@ async fn bulk_delete(
     body: Bytes,
 ) -> Answer {
     admit(&emulator, "bulk_delete", &headers, &path.namespace).await?;
-    let keys: Vec<String> = serde_json::from_slice(&body)
-        .map_err(|e| bad_request(&format!("Invalid request body: {e}")))?;
-    if keys.len() > MAX_BULK {
-        return Err(bad_request(&format!(
-            "At most {MAX_BULK} keys per bulk delete."
-        )));
-    }
+    let keys: Vec<String> = bulk(&body, "keys per bulk delete")?;
     for key in &keys {
         emulator.store.delete(&path.namespace, key);
     }
