@@ -280,18 +280,11 @@ pub struct ServerSettings {
 
 #[derive(Debug)]
 pub struct CacheSettings {
-    pub backend: CacheBackend,
     /// `CACHE_TTL_SECONDS`, `LOCAL_CACHE_TTL_SECONDS`, `LOCAL_CACHE_MAX_BYTES`.
     pub options: CacheOptions,
-}
-
-/// Where cached values live besides this process's local layer.
-#[derive(Debug, Clone)]
-pub enum CacheBackend {
-    /// Nowhere: the local layer is the cache (the embedded default).
-    Local,
-    /// Cloudflare Workers KV, through its REST API.
-    Cloudflare(CloudflareOptions),
+    /// Cloudflare KV behind the local layer (`CACHE_BACKEND=cloudflare`); `None`: the local layer
+    /// is the cache.
+    pub cloudflare: Option<CloudflareOptions>,
 }
 
 /// How the expense routes learn their user.
@@ -301,16 +294,6 @@ pub enum Auth {
     None,
     /// Require a Clerk session token and act for its `sub`.
     Clerk(SessionSettings),
-}
-
-impl Auth {
-    /// The `AUTH_MODE` value.
-    pub fn mode(&self) -> &'static str {
-        match self {
-            Auth::None => "none",
-            Auth::Clerk(_) => "clerk",
-        }
-    }
 }
 
 /// How session tokens are verified.
@@ -424,45 +407,49 @@ impl CacheSettings {
             local_max_bytes: env.number(&LOCAL_CACHE_MAX_BYTES)?,
             ..CacheOptions::default()
         };
-        let any_cloudflare = CLOUDFLARE_NAMESPACE
-            .iter()
-            .any(|var| env.text(var).is_some());
-        match env.choice(&CACHE_BACKEND, &["local", "cloudflare", "memory"])? {
-            Some("cloudflare") => {}
-            None if any_cloudflare => {}
-            _ => {
-                let backend = CacheBackend::Local;
-                return Ok(CacheSettings { backend, options });
-            }
-        }
-        let missing: Vec<&str> = CLOUDFLARE_NAMESPACE
-            .iter()
-            .filter(|var| env.text(var).is_none())
-            .map(|var| var.name)
-            .collect();
-        if !missing.is_empty() {
-            return Err(invalid(
+        let cloudflare = cloudflare(env)?;
+        Ok(CacheSettings {
+            options,
+            cloudflare,
+        })
+    }
+}
+
+/// Cloudflare's options with `CACHE_BACKEND=cloudflare` or any `CLOUDFLARE_*` variable set: then
+/// all three of `CLOUDFLARE_NAMESPACE` are required, and every missing one is named.
+fn cloudflare(env: &Env) -> Result<Option<CloudflareOptions>, ConfigError> {
+    let any_cloudflare = CLOUDFLARE_NAMESPACE
+        .iter()
+        .any(|var| env.text(var).is_some());
+    match env.choice(&CACHE_BACKEND, &["local", "cloudflare", "memory"])? {
+        Some("cloudflare") => {}
+        None if any_cloudflare => {}
+        _ => return Ok(None),
+    }
+    let missing: Vec<&str> = CLOUDFLARE_NAMESPACE
+        .iter()
+        .filter(|var| env.text(var).is_none())
+        .map(|var| var.name)
+        .collect();
+    if !missing.is_empty() {
+        return Err(invalid(
                 &missing.join(", "),
                 "required for the Cloudflare cache (CACHE_BACKEND=cloudflare or another CLOUDFLARE_* variable is set)",
             ));
-        }
-        let [account, namespace, token] =
-            CLOUDFLARE_NAMESPACE.map(|var| env.text(&var).unwrap_or_default());
-        let mut cloudflare = CloudflareOptions::new(account, namespace, SecretString::from(token));
-        cloudflare.api_base = env.text(&CLOUDFLARE_API_BASE_URL).unwrap_or_default();
-        if !is_http_url(&cloudflare.api_base) {
-            return Err(invalid(
-                CLOUDFLARE_API_BASE_URL.name,
-                "expected an http:// or https:// URL",
-            ));
-        }
-        cloudflare.budget_per_five_minutes = env.number(&KV_BUDGET_PER_5_MIN)? as u32;
-        cloudflare.request_timeout = Duration::from_millis(env.number(&KV_TIMEOUT_MS)?);
-        Ok(CacheSettings {
-            backend: CacheBackend::Cloudflare(cloudflare),
-            options,
-        })
     }
+    let [account, namespace, token] =
+        CLOUDFLARE_NAMESPACE.map(|var| env.text(&var).unwrap_or_default());
+    let mut cloudflare = CloudflareOptions::new(account, namespace, SecretString::from(token));
+    cloudflare.api_base = env.text(&CLOUDFLARE_API_BASE_URL).unwrap_or_default();
+    if !is_http_url(&cloudflare.api_base) {
+        return Err(invalid(
+            CLOUDFLARE_API_BASE_URL.name,
+            "expected an http:// or https:// URL",
+        ));
+    }
+    cloudflare.budget_per_five_minutes = env.number(&KV_BUDGET_PER_5_MIN)? as u32;
+    cloudflare.request_timeout = Duration::from_millis(env.number(&KV_TIMEOUT_MS)?);
+    Ok(Some(cloudflare))
 }
 
 impl Auth {
@@ -769,7 +756,7 @@ mod tests {
             ("CLOUDFLARE_KV_API_TOKEN", "hunter2-token"),
         ])
         .unwrap();
-        assert!(matches!(config.cache.backend, CacheBackend::Cloudflare(_)));
+        assert!(config.cache.cloudflare.is_some());
         assert!(!format!("{config:?}").contains("hunter2"));
     }
 

@@ -97,18 +97,17 @@ impl From<CacheError> for ApiError {
 /// The one place an error becomes an answer, and an internal cause reaches the log.
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, message) = (self.status(), self.to_string());
-        let mut response = match &self {
+        match &self {
             ApiError::Internal(cause) => {
                 tracing::error!(error = %error_chain(cause.as_ref()), "request failed");
                 return reply::internal_error();
             }
             ApiError::DatabaseDown(cause) => {
-                tracing::error!(error = %error_chain(cause), "database unavailable");
-                reply::error(status, &message)
+                tracing::error!(error = %error_chain(cause), "database unavailable")
             }
-            _ => reply::error(status, &message),
-        };
+            _ => {}
+        }
+        let mut response = reply::error(self.status(), &self.to_string());
         let headers = response.headers_mut();
         match self {
             ApiError::TryLater(_) | ApiError::DatabaseDown(_) => {

@@ -9,7 +9,7 @@ use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tracing_appender::non_blocking::{NonBlocking, WorkerGuard};
 
-use crate::config::{CacheBackend, Config, LogFormat, RUST_LOG};
+use crate::config::{Config, LogFormat, RUST_LOG};
 use crate::state::AppState;
 
 /// How to reach the configured database: `DATABASE_URL`, and the direct URL beside it when
@@ -45,9 +45,9 @@ async fn connect_database(options: &DbOptions) -> anyhow::Result<DynStore> {
 pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let options = database_options(&config, config.database.auto_migrate);
     let db = connect_database(&options).await?;
-    let remote: Option<Arc<dyn KvStore>> = match &config.cache.backend {
-        CacheBackend::Local => None,
-        CacheBackend::Cloudflare(options) => Some(Arc::new(
+    let remote: Option<Arc<dyn KvStore>> = match &config.cache.cloudflare {
+        None => None,
+        Some(options) => Some(Arc::new(
             CloudflareKv::new(options.clone()).context("building the Cloudflare KV client")?,
         )),
     };
@@ -68,7 +68,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         address = %listener.local_addr()?,
         database = ?state.db.kind(),
         cache = state.cache.backend_name(),
-        auth = state.config.auth.mode(),
+        auth = if state.sessions.is_some() { "clerk" } else { "none" },
         "formula-api listening"
     );
     if let Some(metrics_addr) = state.config.server.metrics_addr {

@@ -172,29 +172,13 @@ async fn admit_account(
 }
 
 fn check_token(token: &str, headers: &HeaderMap) -> Result<(), Refusal> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Err(failure(
-            StatusCode::FORBIDDEN,
-            CODE_AUTH,
-            "Authentication error",
-        ));
-    };
+    let refused = || failure(StatusCode::FORBIDDEN, CODE_AUTH, "Authentication error");
+    let value = headers.get(header::AUTHORIZATION).ok_or_else(refused)?;
     let Some(given) = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")) else {
-        return Err(failure(
-            StatusCode::BAD_REQUEST,
-            6003,
-            "Invalid request headers",
-        ));
+        let malformed = "Invalid request headers";
+        return Err(failure(StatusCode::BAD_REQUEST, 6003, malformed));
     };
-    if given == token {
-        Ok(())
-    } else {
-        Err(failure(
-            StatusCode::FORBIDDEN,
-            CODE_AUTH,
-            "Authentication error",
-        ))
-    }
+    (given == token).then_some(()).ok_or_else(refused)
 }
 
 fn check_key(key: &str) -> Result<(), Refusal> {

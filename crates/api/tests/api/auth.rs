@@ -1,4 +1,4 @@
-//! Clerk session tokens on the expense routes, minted with the RSA keys of `helpers/tokens.rs`.
+//! Clerk session tokens on the expense routes, minted with the RSA keys of `helpers/clerk.rs`.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

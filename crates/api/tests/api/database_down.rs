@@ -55,32 +55,30 @@ impl Proxy {
     }
 }
 
-/// The `host:port` of the server `url` names (the test database on `TEST_DATABASE_URL`'s server),
-/// and `url` with that replaced by `127.0.0.1:<port>`: the same database through the proxy.
-fn through_proxy_port(url: &str) -> (String, impl Fn(u16) -> String + '_) {
-    let (scheme, rest) = url.split_once("://").expect("a URL");
-    let (authority, path) = rest.split_once('/').expect("the URL names a database");
-    let (user, server) = match authority.rsplit_once('@') {
-        Some((user, server)) => (format!("{user}@"), server),
-        None => (String::new(), authority),
-    };
-    let server = if server.contains(':') {
-        server.to_owned()
-    } else {
-        format!("{server}:5432")
-    };
-    (server, move |port| {
-        format!("{scheme}://{user}127.0.0.1:{port}/{path}")
-    })
+/// The `host[:port]` of a `postgres://user@host:port/db` URL.
+fn server_of(url: &str) -> &str {
+    let authority = url.split('/').nth(2).expect("a URL");
+    authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, server)| server)
 }
 
 #[tokio::test]
 async fn cut_database_answers_503_and_resumes_without_half_writes() {
     let database = TestDatabase::postgres().await;
     let url = database.url().to_owned();
-    let (server, proxied) = through_proxy_port(&url);
-    let proxy = Proxy::start(server).await;
-    let proxied = proxied(proxy.port);
+    let server = server_of(&url);
+    let target = if server.contains(':') {
+        server.to_owned()
+    } else {
+        format!("{server}:5432")
+    };
+    let proxy = Proxy::start(target).await;
+    let proxied = url.replacen(
+        &format!("{server}/"),
+        &format!("127.0.0.1:{}/", proxy.port),
+        1,
+    );
     let app = webhook_app_with(database, &[("DATABASE_URL", proxied.as_str())]).await;
     create_fixed(&app, "u", "Rent", 0).await;
 

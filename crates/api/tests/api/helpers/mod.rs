@@ -2,13 +2,11 @@
 // Without the `postgres-tests` feature the Postgres half of the harness has no caller.
 #![cfg_attr(not(feature = "postgres-tests"), allow(dead_code))]
 
+mod clerk;
 mod process;
-mod tokens;
-mod webhook;
 
+pub use clerk::*;
 pub use process::Process;
-pub use tokens::*;
-pub use webhook::*;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
