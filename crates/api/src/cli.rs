@@ -50,7 +50,7 @@ pub async fn run() -> anyhow::Result<()> {
 async fn run_configured(command: Command) -> anyhow::Result<()> {
     let _ = dotenvy::dotenv();
     let config = Config::from_env()?;
-    let _flush_logs_on_exit = startup::init_logging(&config.log_format);
+    let _flush_logs_on_exit = startup::init_logging(config.json_logs);
     match command {
         Command::Serve => startup::serve(config).await,
         Command::Migrate => {

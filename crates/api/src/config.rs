@@ -255,7 +255,8 @@ pub struct Config {
     /// The verifier of `CLERK_WEBHOOK_SIGNING_SECRET`.
     pub webhook: Option<Webhook>,
     pub cron_secret: Option<SecretString>,
-    pub log_format: LogFormat,
+    /// `LOG_FORMAT=json`.
+    pub json_logs: bool,
 }
 
 #[derive(Debug)]
@@ -323,12 +324,6 @@ pub enum KeySource {
 /// How long fetched keys are used before a background refresh (Clerk's SDK: 5 minutes).
 pub const JWKS_MAX_AGE: Duration = Duration::from_secs(300);
 
-#[derive(Debug, Clone)]
-pub enum LogFormat {
-    Text,
-    Json,
-}
-
 impl Config {
     /// Reads the process environment.
     pub fn from_env() -> Result<Config, ConfigError> {
@@ -348,10 +343,7 @@ impl Config {
             cache,
             webhook: env.webhook()?,
             cron_secret: env.text(&CRON_SECRET).map(SecretString::from),
-            log_format: match env.choice(&LOG_FORMAT, &["text", "json"])? {
-                Some("json") => LogFormat::Json,
-                _ => LogFormat::Text,
-            },
+            json_logs: env.choice(&LOG_FORMAT, &["text", "json"])? == Some("json"),
         })
     }
 }

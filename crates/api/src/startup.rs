@@ -9,7 +9,7 @@ use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tracing_appender::non_blocking::{NonBlocking, WorkerGuard};
 
-use crate::config::{Config, LogFormat, RUST_LOG};
+use crate::config::{Config, RUST_LOG};
 use crate::state::AppState;
 
 /// How to reach the configured database: `DATABASE_URL`, and the direct URL beside it when
@@ -127,7 +127,7 @@ pub async fn shutdown_signal() {
 /// queue (`LOG_QUEUE_LINES`) fills and further lines are dropped and counted
 /// (`log_lines_dropped_total`), never blocking a request. Keep the guard until the process ends:
 /// dropping it flushes what is queued.
-pub fn init_logging(format: &LogFormat) -> WorkerGuard {
+pub fn init_logging(json: bool) -> WorkerGuard {
     use tracing_subscriber::EnvFilter;
     let (writer, guard) = log_writer(std::io::BufWriter::with_capacity(
         64 << 10,
@@ -139,9 +139,10 @@ pub fn init_logging(format: &LogFormat) -> WorkerGuard {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer);
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    let _ = if json {
+        builder.json().flatten_event(true).try_init()
+    } else {
+        builder.try_init()
     };
     guard
 }

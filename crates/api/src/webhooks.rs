@@ -44,10 +44,10 @@ async fn receive(
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> ApiResult {
-    let verifier =
-        app.config.webhook.as_ref().ok_or_else(|| {
-            ApiError::Unavailable("webhook signing secret is not configured".into())
-        })?;
+    let Some(verifier) = &app.config.webhook else {
+        let reason = "webhook signing secret is not configured";
+        return Err(ApiError::Unavailable(reason.into()));
+    };
     verify(verifier, &headers, &body)?;
     let event = match parse_event(&headers, &body)? {
         Parsed::User(event) => event,
