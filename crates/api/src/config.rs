@@ -494,7 +494,7 @@ impl Auth {
 }
 
 /// The PEM of an RSA public key; literal `\n` sequences (as env files often hold) are newlines.
-pub fn parse_pem(pem: &str) -> Result<DecodingKey, String> {
+fn parse_pem(pem: &str) -> Result<DecodingKey, String> {
     let pem = pem.trim().replace("\\n", "\n");
     DecodingKey::from_rsa_pem(pem.as_bytes())
         .map_err(|_| "not the PEM of an RSA public key (-----BEGIN PUBLIC KEY-----)".into())
