@@ -23,8 +23,8 @@ enum Command {
     Healthcheck,
     /// Print the configuration the environment gives, secrets redacted, then exit.
     Config,
-    /// Print the OpenAPI document (the committed `openapi.json`), then exit; reads no
-    /// configuration.
+    /// Print production's OpenAPI document (Clerk session tokens; the committed `openapi.json`),
+    /// then exit; reads no configuration.
     Openapi,
     /// Print `.env.example` (every variable, its default, range and meaning), then exit; reads
     /// no configuration.
@@ -69,10 +69,10 @@ async fn run_configured(command: Command) -> anyhow::Result<()> {
     }
 }
 
-/// The OpenAPI document as committed in `openapi.json`: pretty JSON with a final newline.
+/// The OpenAPI document as committed in `openapi.json`: production's (Clerk session tokens), pretty
+/// JSON with a final newline.
 pub fn openapi_json() -> String {
-    let document = crate::server::openapi()
-        .to_pretty_json()
+    let document = serde_json::to_string_pretty(&crate::server::openapi(true))
         .expect("the OpenAPI document serializes");
     format!("{document}\n")
 }

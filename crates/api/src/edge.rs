@@ -208,10 +208,18 @@ where
     }
 }
 
-/// The caller's `x-request-id` if it sent one, else a new UUID. Handlers never read it, so it is
-/// not written into the request; the span and the answer carry it.
+/// The caller's `x-request-id` if it sent a plain one (at most 128 letters, digits and `-_.:`, so
+/// it cannot forge a field in a log line), else a new UUID. Handlers never read it, so it is not
+/// written into the request; the span and the answer carry it.
 fn request_id(request: &Request) -> HeaderValue {
-    if let Some(id) = request.headers().get(REQUEST_ID) {
+    let plain = |id: &&HeaderValue| {
+        let id = id.as_bytes();
+        id.len() <= 128
+            && id
+                .iter()
+                .all(|&b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+    };
+    if let Some(id) = request.headers().get(REQUEST_ID).filter(plain) {
         return id.clone();
     }
     let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
@@ -219,10 +227,12 @@ fn request_id(request: &Request) -> HeaderValue {
     HeaderValue::from_str(text).expect("a UUID is a valid header value")
 }
 
-/// One span per request, named by its route template (never the raw URI: it holds user ids).
+/// One span per request, named by its route template (never the raw URI: it holds user ids). Its
+/// fields are recorded as `Display`: written as they are, where `Debug` would escape them a
+/// character at a time (none needs it: see `request_id`).
 fn request_span(request: &Request, route: &str, request_id: &HeaderValue) -> tracing::Span {
     let request_id = request_id.to_str().unwrap_or_default();
-    tracing::info_span!("request", method = %request.method(), route, request_id)
+    tracing::info_span!("request", method = %request.method(), route = %route, request_id = %request_id)
 }
 
 impl RequestRecord {
@@ -348,6 +358,13 @@ mod tests {
         }
         let (response, _) = get_path("/fast", Some("trace-7")).await;
         assert_eq!(response.headers()[REQUEST_ID], "trace-7");
+        // An id that could forge a log field (or is overlong) is replaced by a new one.
+        let long = "a".repeat(129);
+        for forged in ["x route=/admin", "a\"b", long.as_str()] {
+            let (response, _) = get_path("/fast", Some(forged)).await;
+            let id = response.headers()[REQUEST_ID].to_str().unwrap();
+            assert!(uuid::Uuid::parse_str(id).is_ok(), "{forged}: {id}");
+        }
     }
 
     #[tokio::test]

@@ -202,11 +202,13 @@ impl<'de> Deserialize<'de> for PurchaseDate {
 
 // The OpenAPI schema of each field type: the same rules, for clients and schema-driven tests.
 
-fn string_schema(min: usize, max: usize, description: &str) -> RefOr<Schema> {
+/// A non-empty string of at most `max` characters matching `pattern`.
+fn string_schema(max: usize, pattern: &str, description: &str) -> RefOr<Schema> {
     ObjectBuilder::new()
         .schema_type(Type::String)
-        .min_length(Some(min))
+        .min_length(Some(1))
         .max_length(Some(max))
+        .pattern(Some(pattern))
         .description(Some(description))
         .into()
 }
@@ -228,9 +230,11 @@ fn number_schema(
 impl PartialSchema for UserId {
     fn schema() -> RefOr<Schema> {
         string_schema(
-            1,
             UserId::MAX_BYTES,
-            "Clerk user id (at most 128 bytes, no control characters)",
+            // `char::is_control`: Unicode's Cc, U+0000–U+001F and U+007F–U+009F.
+            "^[^\\u0000-\\u001F\\u007F-\\u009F]+$",
+            "Clerk user id: at most 128 bytes of UTF-8 (so at most 128 characters), \
+             no control characters",
         )
     }
 }
@@ -239,9 +243,15 @@ impl ToSchema for UserId {}
 impl PartialSchema for Text {
     fn schema() -> RefOr<Schema> {
         string_schema(
-            1,
             Text::MAX_CHARS,
-            "non-blank text of at most 255 characters",
+            // No NUL, and one character that is not white space (`char::is_whitespace`).
+            concat!(
+                "^[^\\u0000]*",
+                "[^\\u0000\\u0009-\\u000D\\u0020\\u0085\\u00A0\\u1680\\u2000-\\u200A",
+                "\\u2028\\u2029\\u202F\\u205F\\u3000]",
+                "[^\\u0000]*$"
+            ),
+            "non-blank text of at most 255 characters, without NUL",
         )
     }
 }
@@ -294,20 +304,29 @@ impl ToSchema for Id {}
 
 impl PartialSchema for PurchaseDate {
     fn schema() -> RefOr<Schema> {
+        // Years 0001 to 9999 (not 0000) and no leap second (no `:60`).
+        let text = |format| {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::KnownFormat(format)))
+                .pattern(Some("^(?!0000)(?!.{17}60)"))
+        };
+        let first = NaiveDate::from_ymd_opt(1, 1, 1)
+            .expect("a date")
+            .and_hms_opt(0, 0, 0);
+        let last = NaiveDate::from_ymd_opt(9999, 12, 31)
+            .expect("a date")
+            .and_hms_milli_opt(23, 59, 59, 999);
+        let millis =
+            |at: Option<NaiveDateTime>| at.expect("a time").and_utc().timestamp_millis() as f64;
         OneOfBuilder::new()
-            .item(
-                ObjectBuilder::new()
-                    .schema_type(Type::String)
-                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::Date))),
-            )
-            .item(
-                ObjectBuilder::new()
-                    .schema_type(Type::String)
-                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime))),
-            )
+            .item(text(KnownFormat::Date))
+            .item(text(KnownFormat::DateTime))
             .item(
                 ObjectBuilder::new()
                     .schema_type(Type::Integer)
+                    .minimum(Some(millis(first)))
+                    .maximum(Some(millis(last)))
                     .description(Some("milliseconds since the epoch")),
             )
             .description(Some(PurchaseDate::EXPECTED))

@@ -4,7 +4,11 @@
 //! `/docs`.
 
 use serde::Serialize;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use serde_json::{json, Value};
+use utoipa::openapi::path::{Operation, ParameterIn};
+use utoipa::openapi::schema::{AllOfBuilder, ObjectBuilder, Ref};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::Required;
 use utoipa::{IntoResponses, Modify, OpenApi, ToSchema};
 
 #[derive(OpenApi)]
@@ -145,4 +149,103 @@ pub enum OperationErrors {
         description = "Not configured, or the database is unavailable"
     )]
     Unavailable(#[to_schema] Failure),
+}
+
+/// Completes the generated document with what the route annotations cannot say: the links from a
+/// created row to the routes that read, change and delete it, the `id` the equipment PATCH
+/// requires, and the rules of the auth mode. With `session_tokens` (Clerk: production, and the
+/// committed `openapi.json`), the expense routes require a session token and `userId` is optional
+/// (when given, it must be the token's user). In `AUTH_MODE=none` they take no token and nothing
+/// but `userId` names the user, so it is required in the query and in the body.
+pub fn complete(mut document: utoipa::openapi::OpenApi, session_tokens: bool) -> Value {
+    for (path, item) in document.paths.paths.iter_mut() {
+        if path == "/api/expenses/equipment-costs" {
+            let patch = item
+                .patch
+                .as_mut()
+                .expect("PATCH equipment-costs is documented");
+            require_in_body(patch, "id", Ref::from_schema_name("Id"));
+        }
+        let operations = [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ];
+        for operation in operations.into_iter().flatten() {
+            if operation.security.take().is_none() {
+                continue; // not an expense route
+            }
+            if session_tokens {
+                let token = SecurityRequirement::new("clerk", Vec::<String>::new());
+                operation.security = Some(vec![token]);
+            } else {
+                require_user_id(operation);
+            }
+        }
+    }
+    let mut document = serde_json::to_value(document).expect("the OpenAPI document serializes");
+    link_created_rows(&mut document);
+    document
+}
+
+/// `userId` required in the query and in the JSON body of an expense route.
+fn require_user_id(operation: &mut Operation) {
+    for parameter in operation.parameters.iter_mut().flatten() {
+        if parameter.name == "userId" && parameter.parameter_in == ParameterIn::Query {
+            parameter.required = Required::True;
+        }
+    }
+    require_in_body(operation, "userId", Ref::from_schema_name("UserId"));
+}
+
+/// The operation's JSON body, if it has one, must carry `field` (and not as `null`).
+fn require_in_body(operation: &mut Operation, field: &str, schema: Ref) {
+    let json = operation
+        .request_body
+        .as_mut()
+        .and_then(|body| body.content.get_mut("application/json"));
+    if let Some(content) = json {
+        let body = content.schema.take().expect("a JSON body has a schema");
+        let required = ObjectBuilder::new().property(field, schema).required(field);
+        content.schema = Some(AllOfBuilder::new().item(body).item(required).into());
+    }
+}
+
+/// The links of each create route's answers: from the row it returns to the routes that read,
+/// change and delete it, as that row's user. (Written as JSON: utoipa 5 spells a link's fields
+/// in snake case.)
+fn link_created_rows(document: &mut Value) {
+    const USER: &str = "$response.body#/data/userId";
+    const ID: &str = "$response.body#/data/id";
+    let fixed = json!({
+        "list": { "operationId": "listFixedCosts", "parameters": { "userId": USER } },
+        "update": { "operationId": "updateFixedCost", "parameters": { "id": ID },
+                    "requestBody": { "userId": USER } },
+        "delete": { "operationId": "deleteFixedCost", "parameters": { "user_id": USER, "id": ID } },
+    });
+    let equipment = json!({
+        "list": { "operationId": "listEquipmentCosts", "parameters": { "userId": USER } },
+        "update": { "operationId": "updateEquipmentCost", "requestBody": { "userId": USER, "id": ID } },
+        "delete": { "operationId": "deleteEquipmentCost", "parameters": { "user_id": USER, "id": ID } },
+    });
+    let billable = json!({
+        "read": { "operationId": "getBillableCost", "parameters": { "userId": USER } },
+        "update": { "operationId": "updateBillableCost", "requestBody": { "userId": USER } },
+    });
+    let routes = [
+        ("fixed-costs", &["201"][..], fixed),
+        ("equipment-costs", &["201"][..], equipment),
+        ("billable-costs", &["200", "201"][..], billable),
+    ];
+    for (route, statuses, links) in routes {
+        for status in statuses {
+            let pointer = format!("/paths/~1api~1expenses~1{route}/post/responses/{status}");
+            let response = document
+                .pointer_mut(&pointer)
+                .expect("every create route is documented");
+            response["links"] = links.clone();
+        }
+    }
 }

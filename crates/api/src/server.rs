@@ -19,7 +19,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::config::ServerSettings;
+use crate::config::{Auth, ServerSettings};
 use crate::cors::CorsPolicy;
 use crate::edge::EdgeLayer;
 use crate::error::ApiError;
@@ -37,7 +37,9 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(server.body_limit_bytes));
     crate::metrics::handle();
     let (mut router, openapi) = api_router().split_for_parts();
-    router = router.merge(SwaggerUi::new("/docs").url("/openapi.json", openapi));
+    let session_tokens = matches!(state.config.auth, Auth::Clerk(_));
+    let openapi = crate::openapi::complete(openapi, session_tokens);
+    router = router.merge(SwaggerUi::new("/docs").external_url_unchecked("/openapi.json", openapi));
     if server.metrics_addr.is_none() {
         router = router.route("/metrics", get(crate::metrics::render));
     }
@@ -57,9 +59,10 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(health::router())
 }
 
-/// The OpenAPI document the service serves at `/openapi.json`.
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_router().into_openapi()
+/// The OpenAPI document an instance serves at `/openapi.json`: with `session_tokens`
+/// (`AUTH_MODE=clerk`), or without (`none`).
+pub fn openapi(session_tokens: bool) -> serde_json::Value {
+    crate::openapi::complete(api_router().into_openapi(), session_tokens)
 }
 
 /// `/metrics` alone, for `METRICS_ADDR`.

@@ -1,5 +1,6 @@
 //! Building the shared state from the configuration, and running the server until a signal.
 
+use std::io::IsTerminal;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -136,8 +137,11 @@ pub fn init_logging(json: bool) -> WorkerGuard {
     crate::metrics::count_dropped_log_lines(writer.error_counter());
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(RUST_LOG.default));
+    // Colours only for a person at a terminal: escape codes would litter a collected log, and
+    // styling each field was a sixth of a hot read's instructions.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(writer);
     let _ = if json {
         builder.json().flatten_event(true).try_init()

@@ -161,7 +161,7 @@ async fn update_many(
 
 /// Route 13: deletes one equipment row.
 #[utoipa::path(delete, path = "/api/expenses/equipment-costs/{user_id}/{id}", operation_id = "deleteEquipmentCost", tag = "equipment",
-    params(("user_id" = String, Path, description = "The owner's user id", min_length = 1, max_length = 128), ("id" = i32, Path, description = "Row id", minimum = 1)),
+    params(("user_id" = UserId, Path, description = "The owner's user id"), ("id" = i32, Path, description = "Row id", minimum = 1)),
     responses((status = 200, description = "Deleted: `data` is null", body = Deleted), ExpenseErrors),
     security((), ("clerk" = [])))]
 async fn remove(

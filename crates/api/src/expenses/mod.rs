@@ -28,7 +28,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 struct UserQuery {
     /// The user; required without a session token, and must be the token's user with one.
-    #[param(value_type = Option<String>, max_length = 128)]
+    #[param(value_type = UserId, required = false)]
     user_id: Option<UserId>,
 }
 
@@ -37,6 +37,7 @@ struct UserQuery {
 #[serde(rename_all = "camelCase")]
 struct BatchBody<C> {
     user_id: Option<UserId>,
+    /// 1 to 500 items; no `id` may appear twice (a repeated id is a 400 naming it).
     #[schema(min_items = 1, max_items = 500)]
     updates: Vec<BatchItem<C>>,
 }
