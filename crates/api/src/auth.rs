@@ -11,24 +11,6 @@ use crate::fields::UserId;
 use crate::session::SessionError;
 use crate::state::AppState;
 
-/// How the expense routes learn their user.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthMode {
-    /// Trust the request's `userId`. For local use on loopback.
-    None,
-    /// Require a Clerk session token and act for its `sub`.
-    Clerk,
-}
-
-impl AuthMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AuthMode::None => "none",
-            AuthMode::Clerk => "clerk",
-        }
-    }
-}
-
 /// The caller of an expense route.
 #[derive(Debug, Clone)]
 pub enum Caller {
@@ -62,12 +44,12 @@ impl FromRequestParts<AppState> for Caller {
             return Ok(Caller::Trusted);
         };
         let token = session_token(&parts.headers).ok_or_else(|| {
-            ApiError::Unauthenticated(
+            ApiError::NoCredentials(
                 "missing session token: send Authorization: Bearer <token>".into(),
             )
         })?;
         let user = verifier.verify(token).await.map_err(|error| match error {
-            SessionError::Rejected(reason) => ApiError::Unauthenticated(reason),
+            SessionError::Rejected(reason) => ApiError::BadCredentials(reason),
             SessionError::KeysUnavailable => ApiError::Unavailable(error.to_string()),
         })?;
         Ok(Caller::User(user))

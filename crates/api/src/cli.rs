@@ -2,12 +2,11 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::auth::AuthMode;
-use crate::config::{range_of, Config, VARIABLES};
+use crate::config::{self, Config};
 use crate::startup;
 
 #[derive(Debug, Parser)]
-#[command(name = "api", version, about = "formula-api: expenses, Clerk webhooks, keep-alive cron", after_help = environment_help())]
+#[command(name = "api", version, about = "formula-api: expenses, Clerk webhooks, keep-alive cron", after_help = config::help_text())]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -27,19 +26,9 @@ enum Command {
     /// Print production's OpenAPI document (Clerk session tokens; the committed `openapi.json`),
     /// then exit; reads no configuration.
     Openapi,
-}
-
-fn environment_help() -> String {
-    let mut text = String::from("Environment (also read from ./.env):\n");
-    for (name, default, meaning) in VARIABLES {
-        let range = range_of(name)
-            .map(|(min, max)| format!(" [range: {min} to {max}]"))
-            .unwrap_or_default();
-        text.push_str(&format!(
-            "  {name:<26} {meaning} [default: {default}]{range}\n"
-        ));
-    }
-    text
+    /// Print `.env.example` (every variable, its default, range and meaning), then exit; reads
+    /// no configuration.
+    EnvExample,
 }
 
 /// Parses the command line and runs it; the process's exit code follows the result.
@@ -47,6 +36,10 @@ pub async fn run() -> anyhow::Result<()> {
     match Cli::parse().command.unwrap_or(Command::Serve) {
         Command::Openapi => {
             print!("{}", openapi_json());
+            Ok(())
+        }
+        Command::EnvExample => {
+            print!("{}", config::env_example());
             Ok(())
         }
         command => run_configured(command).await,
@@ -57,7 +50,7 @@ pub async fn run() -> anyhow::Result<()> {
 async fn run_configured(command: Command) -> anyhow::Result<()> {
     let _ = dotenvy::dotenv();
     let config = Config::from_env()?;
-    let _flush_logs_on_exit = startup::init_logging(&config.log_format);
+    let _flush_logs_on_exit = startup::init_logging(config.json_logs);
     match command {
         Command::Serve => startup::serve(config).await,
         Command::Migrate => {
@@ -70,21 +63,23 @@ async fn run_configured(command: Command) -> anyhow::Result<()> {
             println!("{config:#?}");
             Ok(())
         }
-        Command::Openapi => unreachable!("answered by run before the configuration is read"),
+        Command::Openapi | Command::EnvExample => {
+            unreachable!("answered by run before the configuration is read")
+        }
     }
 }
 
 /// The OpenAPI document as committed in `openapi.json`: production's (Clerk session tokens), pretty
 /// JSON with a final newline.
 pub fn openapi_json() -> String {
-    let document = serde_json::to_string_pretty(&crate::server::openapi(AuthMode::Clerk))
+    let document = serde_json::to_string_pretty(&crate::server::openapi(true))
         .expect("the OpenAPI document serializes");
     format!("{document}\n")
 }
 
 /// `GET /ready` of the local service; an error unless it answers 200.
 async fn healthcheck(config: &Config) -> anyhow::Result<()> {
-    let mut addr = config.bind_addr;
+    let mut addr = config.server.bind_addr;
     if addr.ip().is_unspecified() {
         addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }

@@ -24,8 +24,6 @@ use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::Response;
 
-use crate::config::CorsOrigins;
-
 const ALLOW_METHODS: HeaderValue = HeaderValue::from_static("GET,POST,PUT,PATCH,DELETE,OPTIONS");
 const ALLOW_HEADERS: HeaderValue =
     HeaderValue::from_static("content-type,authorization,x-request-id");
@@ -33,6 +31,13 @@ const EXPOSE_HEADERS: HeaderValue = HeaderValue::from_static("x-request-id");
 const ORIGIN: HeaderValue = HeaderValue::from_static("origin");
 const ANY: HeaderValue = HeaderValue::from_static("*");
 const TRUE: HeaderValue = HeaderValue::from_static("true");
+
+/// Which origins may call the API from a browser (`CORS_ALLOWED_ORIGINS`).
+#[derive(Debug, Clone)]
+pub enum CorsOrigins {
+    Any,
+    List(Vec<HeaderValue>),
+}
 
 /// The configured policy: who may call, and how long a preflight's answer may be reused.
 #[derive(Debug, Clone)]
@@ -47,11 +52,6 @@ impl CorsPolicy {
             origins,
             max_age: HeaderValue::from(max_age.as_secs()),
         }
-    }
-
-    /// The grant for a request's `Origin`; `None` without one or for an origin not allowed.
-    pub fn grant(&self, request_headers: &HeaderMap) -> Option<CorsGrant> {
-        self.origins.grant(request_headers)
     }
 
     /// The answer to a preflight (any `OPTIONS` request): 200, no body, the methods and headers
@@ -74,11 +74,11 @@ pub struct CorsGrant {
     credentials: bool,
 }
 
-impl CorsOrigins {
+impl CorsPolicy {
     /// The grant for a request's `Origin`; `None` without one or for an origin not allowed.
     pub fn grant(&self, request_headers: &HeaderMap) -> Option<CorsGrant> {
         let origin = request_headers.get(header::ORIGIN)?;
-        match self {
+        match &self.origins {
             CorsOrigins::Any => Some(CorsGrant {
                 allow_origin: ANY,
                 credentials: false,

@@ -1,5 +1,6 @@
 //! `GET` and `POST /cron/keep-alive`: writes the `keep-alive` heartbeat (at most once a minute)
-//! and runs a cheap database query, for a scheduler calling it like Vercel's cron.
+//! and runs a cheap database query, for a scheduler calling it as Vercel's cron does
+//! (`docs/clerk.md`).
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -15,7 +16,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::{ApiError, ApiResult};
-use crate::health::{ping_database, Ping};
+use crate::health::ping_database;
 use crate::openapi::OperationErrors;
 use crate::reply;
 use crate::state::AppState;
@@ -29,14 +30,14 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(keep_alive, keep_alive_post))
 }
 
-/// When this process last did each periodic chore of the keep-alive.
+/// When this process last wrote the heartbeat and pruned old webhook message ids.
 #[derive(Default)]
-pub struct Chores {
-    written: Mutex<Option<Instant>>,
-    pruned: Mutex<Option<Instant>>,
+pub struct LastRuns {
+    heartbeat: Mutex<Option<Instant>>,
+    prune: Mutex<Option<Instant>>,
 }
 
-/// Claims a chore done at most once per `every`; `Err` with the seconds since the last one.
+/// Claims a run at most once per `every`; `Err` with the seconds since the last one.
 fn claim(last: &Mutex<Option<Instant>>, every: Duration) -> Result<(), u64> {
     let mut last = last.lock().expect("chore lock");
     match *last {
@@ -57,20 +58,13 @@ fn claim(last: &Mutex<Option<Instant>>, every: Duration) -> Result<(), u64> {
     security((), ("cron" = [])))]
 async fn keep_alive(State(app): State<AppState>, headers: HeaderMap) -> ApiResult {
     authorize(app.config.cron_secret.as_ref(), &headers)?;
-    let Ping {
-        answered,
-        report: mut database,
-    } = ping_database(&app).await;
-    if answered {
-        database["prunedWebhookEvents"] = prune_webhook_events(&app).await;
-    }
+    let database = ping_database(&app).await;
     let heartbeat = write_heartbeat(&app).await;
-    if !answered {
-        tracing::error!(%database, "keep-alive: database unreachable");
-        return Err(ApiError::Unavailable(
-            "keep-alive: the database did not answer".into(),
-        ));
-    }
+    let Ok(mut database) = database else {
+        let reason = "keep-alive: the database did not answer";
+        return Err(ApiError::Unavailable(reason.into()));
+    };
+    database["prunedWebhookEvents"] = prune_webhook_events(&app).await;
     Ok(reply::success(
         StatusCode::OK,
         &json!({"database": database, "heartbeat": heartbeat}),
@@ -92,24 +86,25 @@ fn authorize(secret: Option<&SecretString>, headers: &HeaderMap) -> Result<(), A
     let Some(secret) = secret else {
         return Ok(());
     };
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .unwrap_or_default();
+    let refusal = "keep-alive requires Authorization: Bearer <CRON_SECRET>".to_owned();
+    let Some(given) = headers.get(header::AUTHORIZATION) else {
+        return Err(ApiError::NoCredentials(refusal));
+    };
+    let given = given
+        .to_str()
+        .ok()
+        .and_then(|value| value.strip_prefix("Bearer "));
     let expected = secret.expose_secret().as_bytes();
-    if bool::from(given.as_bytes().ct_eq(expected)) {
+    if bool::from(given.unwrap_or_default().as_bytes().ct_eq(expected)) {
         Ok(())
     } else {
-        Err(ApiError::Unauthorized(
-            "keep-alive requires Authorization: Bearer <CRON_SECRET>".into(),
-        ))
+        Err(ApiError::BadCredentials(refusal))
     }
 }
 
 /// At most hourly: Svix message ids older than a week, which no redelivery can need.
 async fn prune_webhook_events(app: &AppState) -> Value {
-    if claim(&app.chores.pruned, PRUNE_EVERY).is_err() {
+    if claim(&app.last_runs.prune, PRUNE_EVERY).is_err() {
         return Value::Null;
     }
     let before =
@@ -124,13 +119,16 @@ async fn prune_webhook_events(app: &AppState) -> Value {
 }
 
 async fn write_heartbeat(app: &AppState) -> Value {
-    if let Err(seconds) = claim(&app.chores.written, HEARTBEAT_EVERY) {
+    if let Err(seconds) = claim(&app.last_runs.heartbeat, HEARTBEAT_EVERY) {
         return json!({"written": false, "reason": format!("written {seconds}s ago; at most once a minute")});
     }
     let at = formula_db::models::iso_millis::format(&formula_db::models::now_millis());
     let value = Bytes::from(serde_json::to_vec(&at).unwrap_or_default());
     match app.cache.put_raw(keys::KEEP_ALIVE, value).await {
         Ok(()) => json!({"written": true, "at": at}),
-        Err(error) => json!({"written": false, "error": error.to_string()}),
+        Err(error) => {
+            tracing::warn!(%error, "keep-alive: the heartbeat was not written");
+            json!({"written": false, "reason": "the cache did not answer"})
+        }
     }
 }

@@ -7,12 +7,13 @@
 //! - applies the CORS policy (`cors.rs`): answers preflights, adds the headers to every answer;
 //! - runs it inside a `request` span {method, route, request_id}, logging its end;
 //! - records `http_request_duration_seconds`;
-//! - turns a panic into the opaque 500 and a request slower than the timeout into a 503;
-//! - keeps every error in the envelope: stamps the request id into opaque 500s, and wraps the
-//!   plain-text errors of axum's own rejections.
+//! - turns a panic into the opaque 500 and a request slower than the timeout into a 503, and
+//!   stamps the request id into opaque 500s.
 //!
-//! The timeout's timer is armed only when the request first has to wait, so a read answered from
-//! memory never touches the timer wheel; the deadline still counts from the request's arrival.
+//! Every error is already in the envelope when it gets here: each extractor's rejection is an
+//! `ApiError` (`extract.rs`), and so are the router's fallbacks. The timeout's timer is armed only
+//! when the request first has to wait, so a read answered from memory never touches the timer
+//! wheel; the deadline still counts from the request's arrival.
 
 use std::any::Any;
 use std::convert::Infallible;
@@ -24,7 +25,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request};
-use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::Response;
 use pin_project_lite::pin_project;
 use tokio::time::Sleep;
@@ -35,9 +36,6 @@ use crate::metrics::RequestTimer;
 use crate::reply::{self, InternalErrorMarker};
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-
-/// How much of a plain-text error body is kept when it is wrapped in the envelope.
-const PLAIN_ERROR_LIMIT: usize = 4096;
 
 #[derive(Clone, Debug)]
 pub struct EdgeLayer {
@@ -104,7 +102,7 @@ where
         EdgeFuture {
             state,
             span,
-            answer: Answer {
+            record: RequestRecord {
                 request_id,
                 grant,
                 timer: Some(timer),
@@ -140,13 +138,13 @@ pin_project! {
         #[pin]
         state: State<F>,
         span: tracing::Span,
-        answer: Answer,
+        record: RequestRecord,
         deadline: Instant,
     }
 }
 
-/// What the edge adds to the answer as it leaves.
-struct Answer {
+/// What the edge keeps of a request until its answer leaves: the id, the CORS grant, the timer.
+struct RequestRecord {
     request_id: HeaderValue,
     grant: Option<CorsGrant>,
     // Taken when the answer leaves, so it is recorded once.
@@ -158,8 +156,6 @@ pin_project! {
     enum State<F> {
         // The handler runs; `alarm` rings at the deadline, armed once the handler first waits.
         Running { #[pin] inner: F, #[pin] alarm: Option<Sleep> },
-        // A plain-text error is read and wrapped in the envelope (rare: not worth a concrete future).
-        Wrapping { wrap: Pin<Box<dyn Future<Output = Response> + Send>> },
         // The answer is known before the handler ran (a preflight, or it panicked when called).
         Answered { response: Option<Response> },
     }
@@ -172,26 +168,17 @@ where
     type Output = Result<Response, Infallible>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
+        let this = self.project();
         let _entered = this.span.enter();
-        loop {
-            let response = match this.state.as_mut().project() {
-                StateProj::Running { inner, alarm } => {
-                    std::task::ready!(poll_handler(inner, alarm, *this.deadline, cx))
-                }
-                StateProj::Answered { response } => {
-                    response.take().unwrap_or_else(reply::internal_error)
-                }
-                StateProj::Wrapping { wrap } => {
-                    let response = std::task::ready!(wrap.as_mut().poll(cx));
-                    return Poll::Ready(Ok(this.answer.finish(response)));
-                }
-            };
-            match into_envelope(response, &this.answer.request_id) {
-                Ok(response) => return Poll::Ready(Ok(this.answer.finish(response))),
-                Err(wrap) => this.state.set(State::Wrapping { wrap }),
+        let response = match this.state.project() {
+            StateProj::Running { inner, alarm } => {
+                std::task::ready!(poll_handler(inner, alarm, *this.deadline, cx))
             }
-        }
+            StateProj::Answered { response } => {
+                response.take().unwrap_or_else(reply::internal_error)
+            }
+        };
+        Poll::Ready(Ok(this.record.finish(response)))
     }
 }
 
@@ -248,10 +235,15 @@ fn request_span(request: &Request, route: &str, request_id: &HeaderValue) -> tra
     tracing::info_span!("request", method = %request.method(), route = %route, request_id = %request_id)
 }
 
-impl Answer {
-    /// The response as it leaves: latency recorded, the end logged, request id returned, CORS
-    /// headers added.
+impl RequestRecord {
+    /// The response as it leaves: the request id stamped into an opaque 500, latency recorded,
+    /// the end logged, request id returned, CORS headers added.
     fn finish(&mut self, mut response: Response) -> Response {
+        if response.extensions().get::<InternalErrorMarker>().is_some() {
+            let request_id = self.request_id.to_str().unwrap_or("unknown");
+            let message = format!("internal server error (request id {request_id})");
+            response = reply::error(StatusCode::INTERNAL_SERVER_ERROR, &message);
+        }
         let status = response.status();
         if let Some(timer) = self.timer.take() {
             let latency = timer.finish(status);
@@ -272,42 +264,6 @@ impl Answer {
     }
 }
 
-/// The response itself if it is already in the envelope, an opaque 500 with the request id
-/// stamped in, or (`Err`) the work of wrapping a plain-text error.
-#[allow(clippy::type_complexity)]
-fn into_envelope(
-    response: Response,
-    request_id: &HeaderValue,
-) -> Result<Response, Pin<Box<dyn Future<Output = Response> + Send>>> {
-    if response.extensions().get::<InternalErrorMarker>().is_some() {
-        let request_id = request_id.to_str().unwrap_or("unknown");
-        let message = format!("internal server error (request id {request_id})");
-        return Ok(reply::error(StatusCode::INTERNAL_SERVER_ERROR, &message));
-    }
-    let is_json = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|value| value.as_bytes().starts_with(b"application/json"));
-    if response.status().as_u16() < 400 || is_json {
-        return Ok(response);
-    }
-    Err(Box::pin(wrap_plain_error(response)))
-}
-
-/// A plain-text error (axum's rejections, a layer's refusal) as the envelope, its text the message.
-async fn wrap_plain_error(response: Response) -> Response {
-    let status = response.status();
-    let body = axum::body::to_bytes(response.into_body(), PLAIN_ERROR_LIMIT)
-        .await
-        .unwrap_or_default();
-    let text = String::from_utf8_lossy(&body);
-    let message = match text.trim() {
-        "" => status.canonical_reason().unwrap_or("error").to_lowercase(),
-        text => text.to_owned(),
-    };
-    reply::error(status, &message)
-}
-
 fn panicked(panic: Box<dyn Any + Send>) -> Response {
     let message = panic
         .downcast_ref::<&str>()
@@ -326,12 +282,13 @@ fn timed_out() -> Response {
 mod tests {
     use super::*;
     use axum::body::Body;
+    use axum::http::header;
     use axum::routing::get;
     use axum::Router;
 
     use tower::ServiceExt;
 
-    use crate::config::CorsOrigins;
+    use crate::cors::CorsOrigins;
 
     const TIMEOUT: Duration = Duration::from_millis(200);
 
@@ -432,15 +389,6 @@ mod tests {
         let (response, body) = get_path("/fails", Some("trace-9")).await;
         assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(body["error"], "internal server error (request id trace-9)");
-    }
-
-    #[tokio::test]
-    async fn plain_text_errors_are_wrapped_in_the_envelope() {
-        let (response, body) = get_path("/plain", None).await;
-        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-        assert_eq!(body["status"], 400);
-        assert_eq!(body["error"], "bad thing");
-        assert!(response.headers().contains_key(REQUEST_ID));
     }
 
     fn from(origin: &str, method: Method, path: &str) -> Request {

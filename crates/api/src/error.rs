@@ -13,12 +13,13 @@ use crate::reply;
 pub enum ApiError {
     #[error("{0}")]
     BadRequest(String),
-    /// A credential that is wrong (a webhook signature, a cron secret).
+    /// The request carries no credentials (no session token, no cron secret): 401.
     #[error("{0}")]
-    Unauthorized(String),
-    /// No valid session token: answered with `WWW-Authenticate: Bearer`.
+    NoCredentials(String),
+    /// The request's credentials do not verify (a session token, a webhook signature, the cron
+    /// secret): 401.
     #[error("{0}")]
-    Unauthenticated(String),
+    BadCredentials(String),
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
@@ -34,10 +35,14 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("{0}")]
     Unavailable(String),
-    /// Overloaded or briefly down (too many database loads waiting, the database unreachable):
-    /// a 503 with `Retry-After`, so clients back off instead of piling on.
+    /// Overloaded (too many database loads waiting): a 503 with `Retry-After`, so clients back
+    /// off instead of piling on.
     #[error("{0}")]
     TryLater(String),
+    /// The database is unreachable: a `TryLater` whose cause goes to the log.
+    #[error("the database is unavailable; try again shortly")]
+    DatabaseDown(#[source] DbError),
+    /// A server fault: an opaque 500 whose cause goes to the log.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -51,14 +56,16 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized(_) | ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            ApiError::NoCredentials(_) | ApiError::BadCredentials(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Gone(_) => StatusCode::GONE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Unavailable(_) | ApiError::TryLater(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::TryLater(_) | ApiError::DatabaseDown(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -75,10 +82,7 @@ impl From<DbError> for ApiError {
             DbError::Gone(what) => {
                 ApiError::Gone(format!("{what} was deleted; nothing was written"))
             }
-            DbError::Unavailable(_) => {
-                tracing::error!(error = %error_chain(&error), "database unavailable");
-                ApiError::TryLater("the database is unavailable; try again shortly".into())
-            }
+            DbError::Unavailable(_) => ApiError::DatabaseDown(error),
             other => ApiError::Internal(other.into()),
         }
     }
@@ -90,38 +94,44 @@ impl From<CacheError> for ApiError {
     }
 }
 
+/// The one place an error becomes an answer, and an internal cause reaches the log.
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = self.status();
-        match self {
+        match &self {
             ApiError::Internal(cause) => {
                 tracing::error!(error = %error_chain(cause.as_ref()), "request failed");
-                reply::internal_error()
+                return reply::internal_error();
             }
-            ApiError::Unauthenticated(reason) => {
-                let mut response = reply::error(status, &reason);
-                let challenge = format!(
-                    "Bearer realm=\"formula-api\", error=\"invalid_token\", error_description=\"{}\"",
-                    reason.replace('"', "'")
-                );
-                if let Ok(value) = HeaderValue::from_str(&challenge) {
-                    response
-                        .headers_mut()
-                        .insert(header::WWW_AUTHENTICATE, value);
-                }
-                response
+            ApiError::DatabaseDown(cause) => {
+                tracing::error!(error = %error_chain(cause), "database unavailable")
             }
-            ApiError::TryLater(reason) => {
-                let mut response = reply::error(status, &reason);
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
-                response
-            }
-            other => reply::error(status, &other.to_string()),
+            _ => {}
         }
+        let mut response = reply::error(self.status(), &self.to_string());
+        let headers = response.headers_mut();
+        match self {
+            ApiError::TryLater(_) | ApiError::DatabaseDown(_) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+            }
+            // Every 401 names its scheme (RFC 7235); a refused token also says why (RFC 6750).
+            ApiError::NoCredentials(_) => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(REALM));
+            }
+            ApiError::BadCredentials(reason) => {
+                let reason = reason.replace('"', "'");
+                let challenge =
+                    format!("{REALM}, error=\"invalid_token\", error_description=\"{reason}\"");
+                if let Ok(value) = HeaderValue::from_str(&challenge) {
+                    headers.insert(header::WWW_AUTHENTICATE, value);
+                }
+            }
+            _ => {}
+        }
+        response
     }
 }
+
+const REALM: &str = "Bearer realm=\"formula-api\"";
 
 /// An error and all its causes on one line, for the log.
 pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {

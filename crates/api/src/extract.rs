@@ -1,5 +1,7 @@
-//! Extractors whose rejections speak the contract's envelope and name the offending field.
+//! Every extractor a handler uses besides `State`: each rejection is an `ApiError`, so it speaks
+//! the contract's envelope (and names the offending field); nothing is left for the edge to wrap.
 
+use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{header, request::Parts, HeaderMap, StatusCode};
 use bytes::Bytes;
@@ -31,29 +33,49 @@ where
                 "expected a JSON body with Content-Type: application/json".into(),
             ));
         }
-        let bytes =
-            Bytes::from_request(request, state)
-                .await
-                .map_err(|rejection| match rejection.status() {
-                    StatusCode::PAYLOAD_TOO_LARGE => {
-                        ApiError::PayloadTooLarge("request body is larger than the limit".into())
-                    }
-                    _ => ApiError::bad_request(format!(
-                        "request body could not be read: {}",
-                        rejection.body_text()
-                    )),
-                })?;
-        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-            return Err(
-                match serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
-                    Err(error) => ApiError::bad_request(format!("malformed JSON: {error}")),
-                    Ok(_) => ApiError::bad_request("body: expected a JSON object"),
-                },
-            );
-        }
+        let RawBody(bytes) = RawBody::from_request(request, state).await?;
         let value: T = parse_json(&bytes)?;
         value.validate()?;
         Ok(JsonBody(value))
+    }
+}
+
+/// The body's bytes as received (the webhook verifies its signature over them): 413 over the body
+/// limit, 400 when it cannot be read.
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        match Bytes::from_request(request, state).await {
+            Ok(bytes) => Ok(RawBody(bytes)),
+            Err(too_large) if too_large.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(
+                ApiError::PayloadTooLarge("request body is larger than the limit".into()),
+            ),
+            Err(other) => Err(ApiError::bad_request(format!(
+                "request body could not be read: {}",
+                other.body_text()
+            ))),
+        }
+    }
+}
+
+/// axum's `Path` with the envelope's rejection (as axum's `customize-path-rejection` example
+/// does): a segment that does not decode is a 400 naming the reason.
+pub struct Path<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Path::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Path(value)),
+            Err(PathRejection::FailedToDeserializePathParams(error)) => {
+                Err(ApiError::bad_request(error.body_text()))
+            }
+            Err(other) => Err(ApiError::Internal(anyhow::anyhow!(other.body_text()))),
+        }
     }
 }
 

@@ -1,5 +1,5 @@
 //! Request fields that can only be built valid. Each one's `Deserialize` checks the contract's
-//! rule and fails with a sentence naming the problem; `extract` prefixes the field's path.
+//! rule (`docs/contract.md`, "Validation") and fails with a sentence naming the problem.
 
 use std::borrow::Cow;
 
@@ -397,8 +397,8 @@ mod tests {
     fn user_ids() {
         assert!(parse::<UserId>(json!("user_2abc")).is_ok());
         assert_eq!(parse::<UserId>(json!("")).unwrap_err(), "must not be empty");
-        assert!(parse::<UserId>(json!("x".repeat(129))).is_err());
-        assert!(parse::<UserId>(json!("x".repeat(128))).is_ok());
+        assert!(parse::<UserId>(json!("x".repeat(UserId::MAX_BYTES + 1))).is_err());
+        assert!(parse::<UserId>(json!("x".repeat(UserId::MAX_BYTES))).is_ok());
         assert!(parse::<UserId>(json!("a\nb")).is_err());
         assert_eq!(
             parse::<UserId>(json!(12)).unwrap_err(),

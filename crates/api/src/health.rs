@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::error::error_chain;
 use crate::openapi::Failure;
 use crate::reply;
 use crate::state::AppState;
@@ -35,45 +36,37 @@ pub async fn alive() -> &'static str {
         (status = 503, description = "The database does not answer", body = Object),
         (status = 500, description = "Server fault", body = Failure)))]
 pub async fn ready(State(app): State<AppState>) -> Response {
-    let Ping {
-        answered,
-        report: mut database,
-    } = ping_database(&app).await;
-    if answered {
-        database["kind"] = json!(format!("{:?}", app.db.kind()).to_lowercase());
-    }
-    let probe = app.cache.probe().await;
-    let cache = json!({
+    let database = ping_database(&app).await.map(|mut report| {
+        report["kind"] = json!(format!("{:?}", app.db.kind()).to_lowercase());
+        report
+    });
+    let mut cache = json!({
         "backend": app.cache.backend_name(),
-        "ok": probe.is_ok(),
-        "error": probe.err().map(|e| e.to_string()),
+        "ok": true,
         "pendingInvalidations": app.cache.pending_invalidations(),
     });
-    let status = if answered {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
+    if let Err(error) = app.cache.probe().await {
+        tracing::warn!(%error, "readiness: the cache did not answer");
+        cache["ok"] = json!(false);
+        cache["reason"] = json!("the cache did not answer");
+    }
+    let status = match database {
+        Ok(_) => StatusCode::OK,
+        Err(_) => StatusCode::SERVICE_UNAVAILABLE,
     };
+    let (Ok(database) | Err(database)) = database;
     reply::success(status, &json!({"database": database, "cache": cache}))
 }
 
-/// Whether the database answered `SELECT 1`, and the report for a reply.
-pub struct Ping {
-    pub answered: bool,
-    /// `{"ok": true, "latencyMs": …}` or `{"ok": false, "error": …}`.
-    pub report: Value,
-}
-
-pub async fn ping_database(app: &AppState) -> Ping {
+/// `SELECT 1`: `{"ok": true, "latencyMs": …}`, or `Err({"ok": false, "reason": …})` with the
+/// cause in the log.
+pub async fn ping_database(app: &AppState) -> Result<Value, Value> {
     let started = Instant::now();
     match app.db.ping().await {
-        Ok(()) => Ping {
-            answered: true,
-            report: json!({"ok": true, "latencyMs": started.elapsed().as_secs_f64() * 1000.0}),
-        },
-        Err(error) => Ping {
-            answered: false,
-            report: json!({"ok": false, "error": error.to_string()}),
-        },
+        Ok(()) => Ok(json!({"ok": true, "latencyMs": started.elapsed().as_secs_f64() * 1000.0})),
+        Err(error) => {
+            tracing::warn!(error = %error_chain(&error), "the database did not answer a ping");
+            Err(json!({"ok": false, "reason": "the database did not answer"}))
+        }
     }
 }

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use axum::http::{header, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use formula_cache::MetricHandles;
 use metrics::Histogram;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing_appender::non_blocking::ErrorCounter;
@@ -115,20 +116,12 @@ type Labels = (&'static str, &'static str, &'static str);
 
 /// The latency histogram of (route, method, status), registered once per combination.
 fn histogram(labels: Labels) -> Histogram {
-    static HISTOGRAMS: LazyLock<RwLock<HashMap<Labels, Histogram>>> =
-        LazyLock::new(Default::default);
-    if let Some(histogram) = HISTOGRAMS.read().expect("histograms lock").get(&labels) {
-        return histogram.clone();
-    }
+    static HISTOGRAMS: MetricHandles<Labels, Histogram> = MetricHandles::new();
     let (route, method, status) = labels;
-    let histogram =
-        metrics::histogram!(LATENCY, "method" => method, "route" => route, "status" => status);
-    HISTOGRAMS
-        .write()
-        .expect("histograms lock")
-        .entry(labels)
-        .or_insert(histogram)
-        .clone()
+    HISTOGRAMS.get(
+        labels,
+        || metrics::histogram!(LATENCY, "method" => method, "route" => route, "status" => status),
+    )
 }
 
 fn method_label(method: &Method) -> &'static str {

@@ -11,8 +11,6 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement
 use utoipa::openapi::Required;
 use utoipa::{IntoResponses, Modify, OpenApi, ToSchema};
 
-use crate::auth::AuthMode;
-
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -155,11 +153,11 @@ pub enum OperationErrors {
 
 /// Completes the generated document with what the route annotations cannot say: the links from a
 /// created row to the routes that read, change and delete it, the `id` the equipment PATCH
-/// requires, and the rules of the auth mode `mode`. With Clerk (production, and the committed
-/// `openapi.json`), the expense routes require a session token and `userId` is optional (when
-/// given, it must be the token's user). In `AUTH_MODE=none` they take no token and nothing but
-/// `userId` names the user, so it is required in the query and in the body.
-pub fn complete(mut document: utoipa::openapi::OpenApi, mode: AuthMode) -> Value {
+/// requires, and the rules of the auth mode. With `session_tokens` (Clerk: production, and the
+/// committed `openapi.json`), the expense routes require a session token and `userId` is optional
+/// (when given, it must be the token's user). In `AUTH_MODE=none` they take no token and nothing
+/// but `userId` names the user, so it is required in the query and in the body.
+pub fn complete(mut document: utoipa::openapi::OpenApi, session_tokens: bool) -> Value {
     for (path, item) in document.paths.paths.iter_mut() {
         if path == "/api/expenses/equipment-costs" {
             let patch = item
@@ -179,12 +177,11 @@ pub fn complete(mut document: utoipa::openapi::OpenApi, mode: AuthMode) -> Value
             if operation.security.take().is_none() {
                 continue; // not an expense route
             }
-            match mode {
-                AuthMode::Clerk => {
-                    let token = SecurityRequirement::new("clerk", Vec::<String>::new());
-                    operation.security = Some(vec![token]);
-                }
-                AuthMode::None => require_user_id(operation),
+            if session_tokens {
+                let token = SecurityRequirement::new("clerk", Vec::<String>::new());
+                operation.security = Some(vec![token]);
+            } else {
+                require_user_id(operation);
             }
         }
     }

@@ -1,5 +1,6 @@
-//! The contract's envelope: `{"status", "success", "data"}` or `{"status", "success", "error"}`,
-//! with the HTTP status equal to `status`.
+//! The contract's envelope (`docs/contract.md`): `{"status", "success", "data"}` or
+//! `{"status", "success", "error"}`, with the HTTP status equal to `status`. Its shape is
+//! `openapi.rs`'s `Success` and `Failure`, which the OpenAPI document describes.
 
 use axum::body::Body;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -8,25 +9,13 @@ use bytes::{BufMut, Bytes, BytesMut};
 use formula_cache::Lookup;
 use serde::Serialize;
 
+use crate::openapi::{Failure, Success};
+
 /// Marks a 500 whose body still lacks the request id; the edge (`edge.rs`) adds it.
 #[derive(Clone, Copy, Debug)]
 pub struct InternalErrorMarker;
 
 pub const CACHE_HEADER: &str = "x-cache";
-
-#[derive(Serialize)]
-struct Success<'a, T: Serialize> {
-    status: u16,
-    success: bool,
-    data: &'a T,
-}
-
-#[derive(Serialize)]
-struct Failure<'a> {
-    status: u16,
-    success: bool,
-    error: &'a str,
-}
 
 pub fn ok<T: Serialize>(data: &T) -> Response {
     success(StatusCode::OK, data)
@@ -56,7 +45,8 @@ pub fn success<T: Serialize>(status: StatusCode, data: &T) -> Response {
     }
 }
 
-/// A 200 around JSON that is already encoded (a cached value), without parsing it again.
+/// A 200 around JSON that is already encoded (a cached value), without parsing it again: the
+/// bytes `success` writes around it (a test holds the two together).
 pub fn cached(data: Bytes, lookup: Lookup) -> Response {
     const HEAD: &[u8] = br#"{"status":200,"success":true,"data":"#;
     let mut body = BytesMut::with_capacity(HEAD.len() + data.len() + 1);
@@ -74,7 +64,7 @@ pub fn error(status: StatusCode, message: &str) -> Response {
     let envelope = Failure {
         status: status.as_u16(),
         success: false,
-        error: message,
+        error: message.to_owned(),
     };
     let body = serde_json::to_vec(&envelope).unwrap_or_default();
     json(status, Bytes::from(body))
@@ -101,4 +91,18 @@ fn json(status: StatusCode, body: Bytes) -> Response {
         HeaderValue::from_static("application/json"),
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_cached_answer_is_the_envelope_success_writes() {
+        let data = serde_json::json!([{"id": 1, "name": "Rent"}]);
+        let encoded = Bytes::from(serde_json::to_vec(&data).unwrap());
+        let [cached, written] = [cached(encoded, Lookup::Hit), ok(&data)]
+            .map(|response| axum::body::to_bytes(response.into_body(), usize::MAX));
+        assert_eq!(cached.await.unwrap(), written.await.unwrap());
+    }
 }

@@ -19,8 +19,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::auth::AuthMode;
-use crate::config::Config;
+use crate::config::{Auth, ServerSettings};
 use crate::cors::CorsPolicy;
 use crate::edge::EdgeLayer;
 use crate::error::ApiError;
@@ -31,15 +30,17 @@ use crate::{cron, expenses, health, webhooks};
 /// Every route of the service, with its middleware (outer → inner): the edge (`edge.rs`: request
 /// id, CORS, timeout, panics, envelope), the body limit.
 pub fn router(state: AppState) -> Router {
-    let cors = CorsPolicy::new(state.config.cors_origins.clone(), state.config.cors_max_age);
+    let server = &state.config.server;
+    let cors = CorsPolicy::new(server.cors_origins.clone(), server.cors_max_age);
     let middleware = ServiceBuilder::new()
-        .layer(EdgeLayer::new(state.config.request_timeout, cors))
-        .layer(DefaultBodyLimit::max(state.config.body_limit_bytes));
+        .layer(EdgeLayer::new(server.request_timeout, cors))
+        .layer(DefaultBodyLimit::max(server.body_limit_bytes));
     crate::metrics::handle();
     let (mut router, openapi) = api_router().split_for_parts();
-    let openapi = crate::openapi::complete(openapi, state.config.auth_mode);
+    let session_tokens = matches!(state.config.auth, Auth::Clerk(_));
+    let openapi = crate::openapi::complete(openapi, session_tokens);
     router = router.merge(SwaggerUi::new("/docs").external_url_unchecked("/openapi.json", openapi));
-    if state.config.metrics_addr.is_none() {
+    if server.metrics_addr.is_none() {
         router = router.route("/metrics", get(crate::metrics::render));
     }
     router
@@ -58,9 +59,10 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(health::router())
 }
 
-/// The OpenAPI document an instance in `mode` serves at `/openapi.json`.
-pub fn openapi(mode: AuthMode) -> serde_json::Value {
-    crate::openapi::complete(api_router().into_openapi(), mode)
+/// The OpenAPI document an instance serves at `/openapi.json`: with `session_tokens`
+/// (`AUTH_MODE=clerk`), or without (`none`).
+pub fn openapi(session_tokens: bool) -> serde_json::Value {
+    crate::openapi::complete(api_router().into_openapi(), session_tokens)
 }
 
 /// `/metrics` alone, for `METRICS_ADDR`.
@@ -83,7 +85,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
     let app = router(state.clone());
-    let server = accept_until(listener, app, &state.config, async move {
+    let server = accept_until(listener, app, &state.config.server, async move {
         shutdown.await;
         let _ = stopping.send(());
     });
@@ -111,7 +113,7 @@ pub async fn serve(
 async fn accept_until(
     listener: TcpListener,
     app: Router,
-    config: &Config,
+    config: &ServerSettings,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let mut builder = Builder::new(TokioExecutor::new());

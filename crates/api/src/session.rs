@@ -1,4 +1,4 @@
-//! Verifying Clerk session tokens: RS256 only, with the instance's public key from
+//! Verifying Clerk session tokens (`docs/clerk.md`): RS256 only, the instance's public key from
 //! `CLERK_JWT_KEY` (no network) or from its JWKS. `exp`, `nbf` and `iat` get 5 s of clock skew;
 //! `azp` and `iss` are checked when configured (a configured issuer makes `iss` required). No
 //! cryptography here: `jsonwebtoken` (on aws-lc-rs) does it.
@@ -24,41 +24,17 @@ use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
 use moka::sync::Cache as Moka;
 use serde::Deserialize;
 
+use crate::config::{KeySource, SessionSettings};
 use crate::fields::UserId;
 
 /// Clock skew allowed on `exp`, `nbf` and `iat`, as Clerk's SDK allows.
 const LEEWAY_SECS: u64 = 5;
-/// How long fetched keys are used before a background refresh (Clerk's SDK: 5 minutes).
-pub const JWKS_MAX_AGE: Duration = Duration::from_secs(300);
 /// One JWKS fetch gives up after this long; requests waiting on it are answered then.
 const JWKS_FETCH_TIMEOUT: Duration = Duration::from_secs(3);
 /// The longest pause between two JWKS attempts while it keeps failing.
 const JWKS_MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// Verified tokens remembered at most (each about 150 bytes).
 const TOKEN_CACHE_ENTRIES: u64 = 10_000;
-
-/// Where the public keys come from.
-#[derive(Debug, Clone)]
-pub enum KeySource {
-    /// `CLERK_JWT_KEY`: the PEM of the instance's RSA public key.
-    Pem(String),
-    /// `CLERK_JWKS_URL`, the least time between two fetches, and how long keys are used before a
-    /// background refresh.
-    Jwks {
-        url: String,
-        refetch_floor: Duration,
-        max_age: Duration,
-    },
-}
-
-#[derive(Debug, Clone)]
-pub struct SessionSettings {
-    pub keys: KeySource,
-    /// `CLERK_AUTHORIZED_PARTIES`: accepted `azp` values; empty accepts any.
-    pub authorized_parties: Vec<String>,
-    /// `CLERK_ISSUER`: the required `iss`, when set.
-    pub issuer: Option<String>,
-}
 
 /// Why a token gave no user.
 #[derive(Debug, thiserror::Error)]
@@ -135,14 +111,14 @@ enum Keys {
 }
 
 impl SessionVerifier {
-    /// The verifier of `settings`; the PEM key was checked when the configuration was read.
+    /// The verifier of `settings` (whose PEM key the configuration already parsed).
     pub fn new(settings: &SessionSettings) -> Result<SessionVerifier, String> {
         let tokens: TokenCache = Moka::builder()
             .max_capacity(TOKEN_CACHE_ENTRIES)
             .expire_after(UntilExp)
             .build();
         let keys = match &settings.keys {
-            KeySource::Pem(pem) => Keys::Static(parse_pem(pem)?),
+            KeySource::Pem(key) => Keys::Static(key.clone()),
             KeySource::Jwks {
                 url,
                 refetch_floor,
@@ -251,13 +227,6 @@ fn describe(kind: &ErrorKind) -> &'static str {
         ErrorKind::MissingRequiredClaim(_) => "session token lacks a required claim",
         _ => "invalid session token",
     }
-}
-
-/// The PEM of an RSA public key; literal `\n` sequences (as env files often hold) are newlines.
-pub fn parse_pem(pem: &str) -> Result<DecodingKey, String> {
-    let pem = pem.trim().replace("\\n", "\n");
-    DecodingKey::from_rsa_pem(pem.as_bytes())
-        .map_err(|_| "not the PEM of an RSA public key (-----BEGIN PUBLIC KEY-----)".into())
 }
 
 struct Jwks {

@@ -4,26 +4,26 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 
 use anyhow::Context;
-use formula_cache::{Cache, CacheOptions, CloudflareKv, KvStore};
+use formula_cache::{Cache, CloudflareKv, KvStore};
 use formula_db::{DbOptions, DynStore};
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tracing_appender::non_blocking::{NonBlocking, WorkerGuard};
 
-use crate::config::{CacheBackend, Config, LogFormat};
+use crate::config::{Config, RUST_LOG};
 use crate::state::AppState;
 
 /// How to reach the configured database: `DATABASE_URL`, and the direct URL beside it when
 /// Neon's Vercel integration sets both (`DATABASE_URL` is then the pooled one).
 fn database_options(config: &Config, migrate: bool) -> DbOptions {
-    let mut options = DbOptions::new(config.database_url.expose_secret());
-    if let Some(direct) = &config.database_url_unpooled {
+    let mut options = DbOptions::new(config.database.url.expose_secret());
+    if let Some(direct) = &config.database.url_unpooled {
         let direct = direct.expose_secret();
         options.pooled |= direct != options.url;
         options.direct_url = Some(direct.to_owned());
     }
     options.migrate = migrate;
-    options.max_connections = config.database_max_connections;
+    options.max_connections = config.database.max_connections;
     options
 }
 
@@ -42,36 +42,25 @@ async fn connect_database(options: &DbOptions) -> anyhow::Result<DynStore> {
         .with_context(|| format!("opening the {kind} database named by DATABASE_URL"))
 }
 
-/// The remote cache layer the configuration names, if any.
-pub fn remote_cache(config: &Config) -> anyhow::Result<Option<Arc<dyn KvStore>>> {
-    Ok(match &config.cache_backend {
-        CacheBackend::Memory => None,
-        CacheBackend::Cloudflare(options) => Some(Arc::new(
-            CloudflareKv::new(options.clone()).context("building the Cloudflare KV client")?,
-        )),
-    })
-}
-
 /// The state every request shares: database, cache (with peers on Postgres), verifiers.
 pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
-    let options = database_options(&config, config.auto_migrate);
+    let options = database_options(&config, config.database.auto_migrate);
     let db = connect_database(&options).await?;
-    let cache = Cache::new(
-        remote_cache(&config)?,
-        CacheOptions {
-            ttl: config.cache_ttl,
-            local_ttl: config.local_cache_ttl,
-            local_max_bytes: config.memory_cache_max_bytes,
-            ..CacheOptions::default()
-        },
-    );
-    crate::peers::connect(options.direct_url(), &db, &cache, config.local_cache_ttl).await?;
+    let remote: Option<Arc<dyn KvStore>> = match &config.cache.cloudflare {
+        None => None,
+        Some(options) => Some(Arc::new(
+            CloudflareKv::new(options.clone()).context("building the Cloudflare KV client")?,
+        )),
+    };
+    let cache = Cache::new(remote, config.cache.options.clone());
+    let local_ttl = config.cache.options.local_ttl;
+    crate::peers::connect(options.direct_url(), &db, &cache, local_ttl).await?;
     AppState::new(config, db, cache)
 }
 
 /// Binds the configured address and serves until SIGINT or SIGTERM.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
-    let bind_addr = config.bind_addr;
+    let bind_addr = config.server.bind_addr;
     let state = build_state(config).await?;
     let listener = TcpListener::bind(bind_addr)
         .await
@@ -80,10 +69,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         address = %listener.local_addr()?,
         database = ?state.db.kind(),
         cache = state.cache.backend_name(),
-        auth = state.config.auth_mode.as_str(),
+        auth = if state.sessions.is_some() { "clerk" } else { "none" },
         "formula-api listening"
     );
-    if let Some(metrics_addr) = state.config.metrics_addr {
+    if let Some(metrics_addr) = state.config.server.metrics_addr {
         let metrics = TcpListener::bind(metrics_addr)
             .await
             .with_context(|| format!("binding METRICS_ADDR {metrics_addr}"))?;
@@ -96,7 +85,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
              this address can read and change anyone's data"
         );
     }
-    if state.webhook.is_none() {
+    if state.config.webhook.is_none() {
         tracing::warn!(
             "CLERK_WEBHOOK_SIGNING_SECRET is not set: /webhooks/clerk answers 503 to every event"
         );
@@ -139,7 +128,7 @@ pub async fn shutdown_signal() {
 /// queue (`LOG_QUEUE_LINES`) fills and further lines are dropped and counted
 /// (`log_lines_dropped_total`), never blocking a request. Keep the guard until the process ends:
 /// dropping it flushes what is queued.
-pub fn init_logging(format: &LogFormat) -> WorkerGuard {
+pub fn init_logging(json: bool) -> WorkerGuard {
     use tracing_subscriber::EnvFilter;
     let (writer, guard) = log_writer(std::io::BufWriter::with_capacity(
         64 << 10,
@@ -147,16 +136,17 @@ pub fn init_logging(format: &LogFormat) -> WorkerGuard {
     ));
     crate::metrics::count_dropped_log_lines(writer.error_counter());
     let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(RUST_LOG.default));
     // Colours only for a person at a terminal: escape codes would litter a collected log, and
     // styling each field was a sixth of a hot read's instructions.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(writer);
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    let _ = if json {
+        builder.json().flatten_event(true).try_init()
+    } else {
+        builder.try_init()
     };
     guard
 }

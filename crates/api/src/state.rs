@@ -9,16 +9,12 @@ use formula_db::{DbError, DynStore};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use secrecy::ExposeSecret;
-use svix::webhooks::Webhook;
-
-use crate::config::Config;
-use crate::cron::Chores;
+use crate::config::{Auth, Config};
+use crate::cron::LastRuns;
 use crate::error::ApiError;
 use crate::loads::LoadLimiter;
 use crate::outbox::Outbox;
 use crate::session::SessionVerifier;
-use anyhow::Context;
 
 #[derive(Clone)]
 pub struct AppState(Arc<App>);
@@ -27,12 +23,10 @@ pub struct App {
     pub config: Config,
     pub db: DynStore,
     pub cache: Cache,
-    /// Verifies Clerk's webhooks; `None` without a configured secret.
-    pub webhook: Option<Webhook>,
     /// Verifies session tokens; `None` in `AUTH_MODE=none`.
     pub sessions: Option<SessionVerifier>,
-    /// The keep-alive's once-a-minute and once-an-hour chores.
-    pub chores: Chores,
+    /// When the keep-alive last wrote its heartbeat (once a minute at most) and pruned (hourly).
+    pub last_runs: LastRuns,
     /// Bounds the database loads of cache misses (see `loads.rs`).
     pub loads: LoadLimiter,
     /// Applies the invalidations that writes recorded in the database.
@@ -41,28 +35,22 @@ pub struct App {
 
 impl AppState {
     pub fn new(config: Config, db: DynStore, cache: Cache) -> anyhow::Result<Self> {
-        let webhook = config
-            .webhook_secret
-            .as_ref()
-            .map(|secret| Webhook::new(secret.expose_secret()))
-            .transpose()
-            .context("CLERK_WEBHOOK_SIGNING_SECRET")?;
-        let sessions = config
-            .session
-            .as_ref()
-            .map(SessionVerifier::new)
-            .transpose()
-            .map_err(|reason| anyhow::anyhow!("Clerk session verification: {reason}"))?;
-        let loads = LoadLimiter::for_pool(config.database_max_connections);
+        let sessions = match &config.auth {
+            Auth::None => None,
+            Auth::Clerk(settings) => Some(
+                SessionVerifier::new(settings)
+                    .map_err(|reason| anyhow::anyhow!("Clerk session verification: {reason}"))?,
+            ),
+        };
+        let loads = LoadLimiter::for_pool(config.database.max_connections);
         let outbox = Outbox::start(db.clone(), cache.clone());
         Ok(AppState(Arc::new(App {
             config,
             db,
             cache,
             outbox,
-            webhook,
             sessions,
-            chores: Chores::default(),
+            last_runs: LastRuns::default(),
             loads,
         })))
     }

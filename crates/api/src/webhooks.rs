@@ -1,4 +1,5 @@
-//! `POST /webhooks/clerk`: Clerk's user events, delivered by Svix at least once and in no order.
+//! `POST /webhooks/clerk`: Clerk's user events, delivered by Svix at least once and in no order
+//! (`docs/clerk.md`: signatures, retries, payloads).
 //!
 //! The signature is checked over the raw body before anything is parsed. The event is applied in
 //! one database transaction (at most once per Svix message, never over a newer event of the same
@@ -7,7 +8,6 @@
 
 use axum::extract::State;
 use axum::http::HeaderMap;
-use bytes::Bytes;
 use formula_cache::keys;
 use formula_db::models::{EventOutcome, UserChange, UserEvent, UserProfile};
 use serde::Deserialize;
@@ -17,6 +17,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::{ApiError, ApiResult};
+use crate::extract::RawBody;
 use crate::fields::UserId;
 use crate::openapi::OperationErrors;
 use crate::reply;
@@ -38,11 +39,15 @@ pub fn router() -> OpenApiRouter<AppState> {
     responses(
         (status = 200, description = "Applied, a duplicate, superseded by a newer event, or ignored", body = Object),
         OperationErrors))]
-async fn receive(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult {
-    let verifier = app
-        .webhook
-        .as_ref()
-        .ok_or_else(|| ApiError::Unavailable("webhook signing secret is not configured".into()))?;
+async fn receive(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> ApiResult {
+    let Some(verifier) = &app.config.webhook else {
+        let reason = "webhook signing secret is not configured";
+        return Err(ApiError::Unavailable(reason.into()));
+    };
     verify(verifier, &headers, &body)?;
     let event = match parse_event(&headers, &body)? {
         Parsed::User(event) => event,
@@ -64,7 +69,7 @@ async fn receive(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -
 fn verify(verifier: &Webhook, headers: &HeaderMap, body: &[u8]) -> Result<(), ApiError> {
     verifier.verify(body, headers).map_err(|error| match error {
         WebhookError::InvalidSignature => {
-            ApiError::Unauthorized("webhook signature does not match".into())
+            ApiError::BadCredentials("webhook signature does not match".into())
         }
         WebhookError::TimestampTooOldError | WebhookError::FutureTimestampError => {
             ApiError::bad_request("webhook timestamp is more than 5 minutes from now")

@@ -1,5 +1,5 @@
 //! The Cloudflare Workers KV backend, through Cloudflare's REST API
-//! (`reference/cloudflare-kv-rest.md`).
+//! (`docs/cloudflare-kv.md`: its endpoints, envelope, error codes and limits).
 //!
 //! Every call passes, in order: the 429 pause (Cloudflare refused us: nothing is sent until its
 //! `retry-after` passes), the circuit breaker (repeated failures: nothing is sent for a while but
@@ -101,15 +101,7 @@ impl fmt::Debug for CloudflareKv {
 #[derive(Deserialize)]
 struct Envelope {
     #[serde(default)]
-    errors: Vec<EnvelopeError>,
-}
-
-#[derive(Deserialize)]
-struct EnvelopeError {
-    #[serde(default)]
-    code: u64,
-    #[serde(default)]
-    message: String,
+    errors: Vec<ApiMessage>,
 }
 
 impl CloudflareKv {
@@ -269,16 +261,7 @@ async fn backend_error(response: Response) -> CacheError {
     let status = response.status().as_u16();
     let body = response.bytes().await.unwrap_or_default();
     let errors = serde_json::from_slice::<Envelope>(&body)
-        .map(|envelope| {
-            envelope
-                .errors
-                .into_iter()
-                .map(|e| ApiMessage {
-                    code: e.code,
-                    message: e.message,
-                })
-                .collect()
-        })
+        .map(|envelope| envelope.errors)
         .unwrap_or_default();
     CacheError::Backend { status, errors }
 }

@@ -1,11 +1,14 @@
 use std::fmt;
 
+use serde::Deserialize;
 use thiserror::Error;
 
-/// One entry of Cloudflare's `errors` array.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One entry of Cloudflare's `errors` array (its other fields ignored).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct ApiMessage {
+    #[serde(default)]
     pub code: u64,
+    #[serde(default)]
     pub message: String,
 }
 

@@ -1,5 +1,5 @@
-//! The cache keys of the contract, byte for byte as the old API wrote them, so both services can
-//! share one KV namespace during the migration.
+//! The cache keys of the contract (`docs/contract.md`), byte for byte as the old API wrote them,
+//! so both services can share one KV namespace during the migration.
 
 pub const KEEP_ALIVE: &str = "keep-alive";
 

@@ -1,19 +1,20 @@
-//! The cache formula-api reads through: the contract's keys, the backends that hold values
-//! (in-process by default, Cloudflare Workers KV in production), and `Cache`, which does
-//! read-through, TTLs and invalidation after a database commit.
+//! The cache formula-api reads through: the contract's keys, the layers that hold values (the
+//! local layer in this process; Cloudflare Workers KV behind it in production), and `Cache`,
+//! which does read-through, TTLs and invalidation after a database commit.
 
 mod budget;
 mod cloudflare;
 mod error;
 pub mod keys;
-mod memory;
+mod local;
+mod metric_handles;
 mod read_through;
 mod store;
 
 pub use budget::Priority;
 pub use cloudflare::{CloudflareKv, CloudflareOptions, DEFAULT_API_BASE};
 pub use error::{ApiMessage, CacheError};
-pub use memory::MemoryKv;
+pub use metric_handles::MetricHandles;
 pub use read_through::{Cache, CacheOptions, Lookup, Peers};
 pub use store::KvStore;
 

@@ -1,6 +1,6 @@
 //! Read-through caching in two layers, and invalidation after commit.
 //!
-//! - **Layers.** An in-process layer (moka, bounded by bytes) answers hot reads from memory. In
+//! - **Layers.** The local layer (moka, in this process, bounded by bytes) answers hot reads. In
 //!   the embedded default it is the whole cache; with a remote backend (Cloudflare KV) it sits in
 //!   front of it with a short TTL, and the remote layer is shared with other instances and with
 //!   the old API.
@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, OnceLock, RwLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -29,14 +29,15 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::sync::{watch, Notify};
 
-use crate::{CacheError, KvStore, MemoryKv, DEFAULT_TTL_SECS};
+use crate::local::LocalKv;
+use crate::{CacheError, KvStore, MetricHandles, DEFAULT_TTL_SECS};
 
 const GENERATION_STRIPES: usize = 4096;
 
 /// How a value was obtained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lookup {
-    /// From this process's memory.
+    /// From the local layer.
     Hit,
     /// From the remote layer (Cloudflare KV).
     RemoteHit,
@@ -62,7 +63,8 @@ impl Lookup {
 
 #[derive(Debug, Clone)]
 pub struct CacheOptions {
-    /// TTL of values in the remote layer, or in memory when there is none (Cloudflare: ≥ 60 s).
+    /// TTL of values in the remote layer, or in the local one when there is none (Cloudflare:
+    /// ≥ 60 s).
     pub ttl: Duration,
     /// TTL of in-process values when a remote layer exists: how stale another instance's write
     /// can leave this one when no `Peers` tell it.
@@ -104,7 +106,7 @@ enum Flight {
 }
 
 struct Inner {
-    local: MemoryKv,
+    local: LocalKv,
     local_ttl: Duration,
     remote: Option<Arc<dyn KvStore>>,
     options: CacheOptions,
@@ -130,7 +132,7 @@ impl Cache {
             None => options.ttl,
         };
         let inner = Arc::new(Inner {
-            local: MemoryKv::new(options.local_max_bytes),
+            local: LocalKv::new(options.local_max_bytes),
             local_ttl,
             remote,
             options,
@@ -156,10 +158,10 @@ impl Cache {
     }
 
     pub fn backend_name(&self) -> &'static str {
-        self.inner.remote.as_ref().map_or("memory", |kv| kv.name())
+        self.inner.remote.as_ref().map_or("local", |kv| kv.name())
     }
 
-    /// The JSON of `key`'s value: from memory, else from the remote layer when it holds a value
+    /// The JSON of `key`'s value: from the local layer, else from the remote layer when it holds a value
     /// that parses as `T`, else from `load` (shared with concurrent misses of the key), then
     /// stored unless an invalidation happened meanwhile.
     pub async fn get_or_load<T, E, F, Fut>(&self, key: &str, load: F) -> Result<(Bytes, Lookup), E>
@@ -344,13 +346,16 @@ impl Cache {
     pub async fn put_raw(&self, key: &str, value: Bytes) -> Result<(), CacheError> {
         match &self.inner.remote {
             Some(remote) => remote.put(key, value, self.inner.options.ttl).await,
-            None => self.inner.local.put(key, value, self.inner.local_ttl).await,
+            None => {
+                self.inner.local.put(key, value, self.inner.local_ttl).await;
+                Ok(())
+            }
         }
     }
 
     /// A key as the cache holds it: in memory, else in the remote layer. For diagnostics and tests.
     pub async fn get_raw(&self, key: &str) -> Result<Option<Bytes>, CacheError> {
-        if let Some(bytes) = self.inner.local.get(key).await? {
+        if let Some(bytes) = self.inner.local.get(key).await {
             return Ok(Some(bytes));
         }
         match &self.inner.remote {
@@ -359,7 +364,7 @@ impl Cache {
         }
     }
 
-    /// Whether the remote layer answers (memory always does). Probes with one read of the
+    /// Whether the remote layer answers (the local one always does). Probes with one read of the
     /// heartbeat key at most every 30 s; between probes, the last answer.
     pub async fn probe(&self) -> Result<(), CacheError> {
         let Some(remote) = &self.inner.remote else {
@@ -392,15 +397,16 @@ impl Cache {
         }
     }
 
-    /// Stores in memory unless `key` was invalidated since `generation`; `true` if stored.
+    /// Stores in the local layer unless `key` was invalidated since `generation`; `true` if
+    /// stored.
     async fn store_local_if_current(&self, key: &str, bytes: Bytes, generation: u64) -> bool {
         let current = self.inner.generation(key);
         if current.load(Ordering::SeqCst) != generation {
             return false;
         }
-        let _ = self.inner.local.put(key, bytes, self.inner.local_ttl).await;
+        self.inner.local.put(key, bytes, self.inner.local_ttl).await;
         if current.load(Ordering::SeqCst) != generation {
-            let _ = self.inner.local.delete(key).await;
+            self.inner.local.delete(key).await;
             return false;
         }
         true
@@ -467,7 +473,7 @@ impl Drop for FlightGuard<'_> {
     }
 }
 
-/// What a request does about a key memory does not hold (or holds near its expiry).
+/// What a request does about a key the local layer does not hold (or holds near its expiry).
 enum Role {
     /// Loads it, then tells the followers.
     Leader(watch::Sender<Flight>),
@@ -502,7 +508,7 @@ impl Inner {
     async fn evict_local(&self, keys: &[String]) {
         for key in keys {
             self.bump(key);
-            let _ = self.local.delete(key).await;
+            self.local.delete(key).await;
         }
     }
 
@@ -594,25 +600,12 @@ fn local_hit(bytes: Bytes) -> (Bytes, Lookup) {
     (bytes, Lookup::Hit)
 }
 
-/// Counts in `cache_lookups_total{layer,result}`. Each label pair's counter is registered once,
-/// on its first use (after the process installed its recorder): a hot read must not build and
-/// look up its labels every time.
+/// Counts in `cache_lookups_total{layer,result}`, each label pair's counter registered once.
 fn count_lookup(layer: &'static str, result: &'static str) {
-    type Labels = (&'static str, &'static str);
-    static COUNTERS: LazyLock<RwLock<HashMap<Labels, metrics::Counter>>> =
-        LazyLock::new(Default::default);
-    let labels = (layer, result);
-    if let Some(counter) = COUNTERS.read().expect("counters lock").get(&labels) {
-        return counter.increment(1);
-    }
-    COUNTERS
-        .write()
-        .expect("counters lock")
-        .entry(labels)
-        .or_insert_with(
-            || metrics::counter!("cache_lookups_total", "layer" => layer, "result" => result),
-        )
-        .increment(1);
+    static COUNTERS: MetricHandles<(&str, &str), metrics::Counter> = MetricHandles::new();
+    let register =
+        || metrics::counter!("cache_lookups_total", "layer" => layer, "result" => result);
+    COUNTERS.get((layer, result), register).increment(1);
 }
 
 /// A spent request budget is the budget working as meant: not worth a warning per request.

@@ -8,7 +8,7 @@ use crate::CacheError;
 /// A key-value backend: what `Cache` needs of Cloudflare KV or of its in-process stand-in.
 #[async_trait]
 pub trait KvStore: Send + Sync + 'static {
-    /// A short name for logs and metrics ("memory", "cloudflare").
+    /// A short name for logs and metrics ("cloudflare").
     fn name(&self) -> &'static str;
     /// The value, or `None` for a missing or expired key.
     async fn get(&self, key: &str) -> Result<Option<Bytes>, CacheError>;

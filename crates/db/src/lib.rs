@@ -1,4 +1,4 @@
-//! Storage for formula-api: the production schema (see `reference/database.md`), its migrations,
+//! Storage for formula-api: the production schema (`docs/database.md`), its migrations,
 //! and one repository whose every query serves both Postgres (production) and SQLite (embedded).
 
 mod connect;

@@ -154,7 +154,7 @@ pub struct BillableCostPatch {
 }
 
 /// The API's defaults for a new billable cost (the table's own defaults differ: see
-/// `reference/database.md`). Shared by `POST /billable-costs` and the `user.created` webhook.
+/// `docs/database.md`). Shared by `POST /billable-costs` and the `user.created` webhook.
 pub struct BillableDefaults;
 
 impl BillableDefaults {

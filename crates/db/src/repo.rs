@@ -20,8 +20,8 @@ use crate::{DbError, DbKind};
 
 type Result<T> = std::result::Result<T, DbError>;
 
-fn count_query(operation: &'static str) {
-    metrics::counter!("db_queries_total", "op" => operation).increment(1);
+fn count_query(op: &'static str) {
+    metrics::counter!("db_queries_total", "op" => op).increment(1);
 }
 
 /// What the service asks of its database. Every write runs in one transaction, which also
@@ -186,8 +186,21 @@ macro_rules! for_sql_drivers {
 
 for_sql_drivers! {
 impl<DB> [SqlStore<DB>] {
-    /// A connection for a call of one statement (see `pooled`).
-    async fn call(&self) -> Result<Call<DB>> {
+    /// The connection of one store call, counted as `op` in `db_queries_total`: a transaction of
+    /// its own when pooled (see `pooled`).
+    async fn call(&self, op: &'static str) -> Result<Call<DB>> {
+        count_query(op);
+        self.uncounted_call().await
+    }
+
+    /// The transaction of one write, counted as `op` in `db_queries_total`.
+    async fn begin(&self, op: &'static str) -> Result<Transaction<'static, DB>> {
+        count_query(op);
+        Ok(self.pool.begin().await?)
+    }
+
+    /// `call` for the outbox's own bookkeeping, which `db_queries_total` does not count.
+    async fn uncounted_call(&self) -> Result<Call<DB>> {
         Ok(if self.pooled {
             Call::Pooled(self.pool.begin().await?)
         } else {
@@ -253,28 +266,6 @@ impl<DB> [SqlStore<DB>] {
         Ok(())
     }
 
-    async fn insert_fixed_cost(&self, user_id: &str, new: &NewFixedCost, stale: &[String]) -> Result<FixedCost> {
-        let now = now_millis();
-        let mut tx = self.pool.begin().await?;
-        self.ensure_user(&mut tx, user_id, now).await?;
-        let row = self.query_as::<FixedCost>(sql!(
-            FIXED_COLUMNS,
-            r#"INSERT INTO "expenses-fixed-cost" ("userId", rank, name, amount, period, category, "createdAt", "updatedAt")
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING {columns}"#
-        ))
-        .bind(user_id.to_owned())
-        .bind(new.rank)
-        .bind(new.name.clone())
-        .bind(new.amount)
-        .bind(new.period.map(|p| p.as_str().to_owned()))
-        .bind(new.category.clone())
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
-        self.finish_write(tx, user_id, stale).await?;
-        Ok(row)
-    }
-
     async fn patch_fixed_cost(&self, conn: &mut DB::Connection,
         user_id: &str,
         id: i32,
@@ -301,30 +292,6 @@ impl<DB> [SqlStore<DB>] {
         .fetch_optional(conn)
         .await?
         .ok_or_else(|| DbError::NotFound(format!("fixed cost {id}")))
-    }
-
-    async fn insert_equipment(&self, user_id: &str, new: &NewEquipment, stale: &[String]) -> Result<Equipment> {
-        let now = now_millis();
-        let mut tx = self.pool.begin().await?;
-        self.ensure_user(&mut tx, user_id, now).await?;
-        let row = self.query_as::<Equipment>(sql!(
-            EQUIPMENT_COLUMNS,
-            r#"INSERT INTO "equipment-expense" ("userId", name, amount, rank, category, "purchaseDate", usage, "lifeSpan", "createdAt", "updatedAt")
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING {columns}"#
-        ))
-        .bind(user_id.to_owned())
-        .bind(new.name.clone())
-        .bind(new.amount)
-        .bind(new.rank)
-        .bind(new.category.clone())
-        .bind(new.purchase_date)
-        .bind(new.usage)
-        .bind(new.life_span)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
-        self.finish_write(tx, user_id, stale).await?;
-        Ok(row)
     }
 
     async fn patch_equipment(&self, conn: &mut DB::Connection,
@@ -357,10 +324,9 @@ impl<DB> [SqlStore<DB>] {
         .ok_or_else(|| DbError::NotFound(format!("equipment {id}")))
     }
 
-    /// Deletes the row `id` of `table` if it belongs to the user; `NotFound` names `entity`.
-    async fn delete_owned(&self, table: &str, entity: &str, user_id: &str, id: i32, stale: &[String]) -> Result<()> {
+    /// Deletes the row `id` of `table` in `tx` if it belongs to the user; `NotFound` names `entity`.
+    async fn delete_owned(&self, mut tx: Transaction<'static, DB>, table: &str, entity: &str, user_id: &str, id: i32, stale: &[String]) -> Result<()> {
         let sql = format!(r#"DELETE FROM "{table}" WHERE id = $1 AND "userId" = $2 RETURNING id"#);
-        let mut tx = self.pool.begin().await?;
         let deleted = self.query(&sql)
             .bind(id)
             .bind(user_id.to_owned())
@@ -368,24 +334,6 @@ impl<DB> [SqlStore<DB>] {
             .await?;
         deleted.ok_or_else(|| DbError::NotFound(format!("{entity} {id}")))?;
         self.finish_write(tx, user_id, stale).await
-    }
-
-    async fn insert_default_billable(&self, user_id: &str, stale: &[String]) -> Result<(BillableCost, bool)> {
-        let now = now_millis();
-        let mut tx = self.pool.begin().await?;
-        self.ensure_user(&mut tx, user_id, now).await?;
-        let result = match self.insert_billable_defaults(&mut tx, user_id, now).await? {
-            Some(row) => (row, true),
-            None => {
-                let existing = self.select_billable(&mut tx, user_id).await?;
-                let row = existing.ok_or_else(|| {
-                    DbError::NotFound(format!("billable cost of user {user_id}"))
-                })?;
-                (row, false)
-            }
-        };
-        self.finish_write(tx, user_id, stale).await?;
-        Ok(result)
     }
 
     /// The API's default billable row, unless the user has one (then `None`).
@@ -484,10 +432,42 @@ impl<DB> [SqlStore<DB>] {
         Ok(())
     }
 
-    async fn apply_event(&self, event: &UserEvent, stale: &[String]) -> Result<EventOutcome> {
+    async fn select_billable(&self, conn: &mut DB::Connection, user_id: &str) -> Result<Option<BillableCost>> {
+        Ok(self.query_as::<BillableCost>(sql!(
+            BILLABLE_COLUMNS,
+            r#"SELECT {columns} FROM "expenses-billabe-cost" WHERE "userId" = $1"#
+        ))
+        .bind(user_id.to_owned())
+        .fetch_optional(conn)
+        .await?)
+    }
+}
+}
+
+for_sql_drivers! {
+#[async_trait]
+impl<DB> [Store for SqlStore<DB>] {
+    fn kind(&self) -> DbKind {
+        self.kind
+    }
+
+    async fn ping(&self) -> Result<()> {
+        let mut call = self.call("ping").await?;
+        self.query("SELECT 1").execute(&mut *call).await?;
+        call.finish().await
+    }
+
+    async fn get_user(&self, user_id: &str) -> Result<Option<User>> {
+        let mut call = self.call("get_user").await?;
+        let user = self.select_user(&mut call, user_id).await?;
+        call.finish().await?;
+        Ok(user)
+    }
+
+    async fn apply_user_event(&self, event: &UserEvent, stale: &[String]) -> Result<EventOutcome> {
         let now = now_millis();
         let user_id = event.user_id.as_str();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin("apply_user_event").await?;
         if !self.record_message(&mut tx, event, now).await? {
             return Ok(EventOutcome::Duplicate);
         }
@@ -527,18 +507,106 @@ impl<DB> [SqlStore<DB>] {
         })
     }
 
-    async fn select_billable(&self, conn: &mut DB::Connection, user_id: &str) -> Result<Option<BillableCost>> {
-        Ok(self.query_as::<BillableCost>(sql!(
-            BILLABLE_COLUMNS,
-            r#"SELECT {columns} FROM "expenses-billabe-cost" WHERE "userId" = $1"#
-        ))
-        .bind(user_id.to_owned())
-        .fetch_optional(conn)
-        .await?)
+    async fn prune_webhook_events(&self, before: NaiveDateTime) -> Result<usize> {
+        let mut call = self.call("prune_webhook_events").await?;
+        let pruned = self.query(
+            r#"DELETE FROM clerk_webhook_events WHERE "receivedAt" < $1 RETURNING "svixId""#,
+        )
+        .bind(before)
+        .fetch_all(&mut *call)
+        .await?;
+        call.finish().await?;
+        Ok(pruned.len())
     }
 
-    async fn patch_billable(&self, user_id: &str, patch: &BillableCostPatch, stale: &[String]) -> Result<BillableCost> {
-        let mut tx = self.pool.begin().await?;
+    async fn list_fixed_costs(&self, user_id: &str) -> Result<Vec<FixedCost>> {
+        let mut call = self.call("list_fixed_costs").await?;
+        let rows = self.query_as::<FixedCost>(sql!(
+            FIXED_COLUMNS,
+            r#"SELECT {columns} FROM "expenses-fixed-cost" WHERE "userId" = $1 ORDER BY rank, id"#
+        ))
+        .bind(user_id.to_owned())
+        .fetch_all(&mut *call)
+        .await?;
+        call.finish().await?;
+        Ok(rows)
+    }
+
+    async fn create_fixed_cost(&self, user_id: &str, new: &NewFixedCost, stale: &[String]) -> Result<FixedCost> {
+        let now = now_millis();
+        let mut tx = self.begin("create_fixed_cost").await?;
+        self.ensure_user(&mut tx, user_id, now).await?;
+        let row = self.query_as::<FixedCost>(sql!(
+            FIXED_COLUMNS,
+            r#"INSERT INTO "expenses-fixed-cost" ("userId", rank, name, amount, period, category, "createdAt", "updatedAt")
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING {columns}"#
+        ))
+        .bind(user_id.to_owned())
+        .bind(new.rank)
+        .bind(new.name.clone())
+        .bind(new.amount)
+        .bind(new.period.map(|p| p.as_str().to_owned()))
+        .bind(new.category.clone())
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        self.finish_write(tx, user_id, stale).await?;
+        Ok(row)
+    }
+
+    async fn update_fixed_costs(
+        &self,
+        user_id: &str,
+        updates: &[(i32, FixedCostPatch)],
+        stale: &[String],
+    ) -> Result<Vec<FixedCost>> {
+        let now = now_millis();
+        let mut tx = self.begin("update_fixed_costs").await?;
+        let mut rows = Vec::with_capacity(updates.len());
+        for (id, patch) in updates {
+            rows.push(self.patch_fixed_cost(&mut tx, user_id, *id, patch, now).await?);
+        }
+        self.finish_write(tx, user_id, stale).await?;
+        Ok(rows)
+    }
+
+    async fn delete_fixed_cost(&self, user_id: &str, id: i32, stale: &[String]) -> Result<()> {
+        let tx = self.begin("delete_fixed_cost").await?;
+        self.delete_owned(tx, "expenses-fixed-cost", "fixed cost", user_id, id, stale).await
+    }
+
+    async fn get_billable_cost(&self, user_id: &str) -> Result<Option<BillableCost>> {
+        let mut call = self.call("get_billable_cost").await?;
+        let row = self.select_billable(&mut call, user_id).await?;
+        call.finish().await?;
+        Ok(row)
+    }
+
+    async fn create_billable_cost(&self, user_id: &str, stale: &[String]) -> Result<(BillableCost, bool)> {
+        let now = now_millis();
+        let mut tx = self.begin("create_billable_cost").await?;
+        self.ensure_user(&mut tx, user_id, now).await?;
+        let result = match self.insert_billable_defaults(&mut tx, user_id, now).await? {
+            Some(row) => (row, true),
+            None => {
+                let existing = self.select_billable(&mut tx, user_id).await?;
+                let row = existing.ok_or_else(|| {
+                    DbError::NotFound(format!("billable cost of user {user_id}"))
+                })?;
+                (row, false)
+            }
+        };
+        self.finish_write(tx, user_id, stale).await?;
+        Ok(result)
+    }
+
+    async fn update_billable_cost(
+        &self,
+        user_id: &str,
+        patch: &BillableCostPatch,
+        stale: &[String],
+    ) -> Result<BillableCost> {
+        let mut tx = self.begin("update_billable_cost").await?;
         let row = self.query_as::<BillableCost>(sql!(
             BILLABLE_COLUMNS,
             r#"UPDATE "expenses-billabe-cost" SET
@@ -568,116 +636,9 @@ impl<DB> [SqlStore<DB>] {
         self.finish_write(tx, user_id, stale).await?;
         Ok(row)
     }
-}
-}
-
-for_sql_drivers! {
-#[async_trait]
-impl<DB> [Store for SqlStore<DB>] {
-    fn kind(&self) -> DbKind {
-        self.kind
-    }
-
-    async fn ping(&self) -> Result<()> {
-        count_query("ping");
-        let mut call = self.call().await?;
-        self.query("SELECT 1").execute(&mut *call).await?;
-        call.finish().await
-    }
-
-    async fn get_user(&self, user_id: &str) -> Result<Option<User>> {
-        count_query("get_user");
-        let mut call = self.call().await?;
-        let user = self.select_user(&mut call, user_id).await?;
-        call.finish().await?;
-        Ok(user)
-    }
-
-    async fn apply_user_event(&self, event: &UserEvent, stale: &[String]) -> Result<EventOutcome> {
-        count_query("apply_user_event");
-        self.apply_event(event, stale).await
-    }
-
-    async fn prune_webhook_events(&self, before: NaiveDateTime) -> Result<usize> {
-        count_query("prune_webhook_events");
-        let mut call = self.call().await?;
-        let pruned = self.query(
-            r#"DELETE FROM clerk_webhook_events WHERE "receivedAt" < $1 RETURNING "svixId""#,
-        )
-        .bind(before)
-        .fetch_all(&mut *call)
-        .await?;
-        call.finish().await?;
-        Ok(pruned.len())
-    }
-
-    async fn list_fixed_costs(&self, user_id: &str) -> Result<Vec<FixedCost>> {
-        count_query("list_fixed_costs");
-        let mut call = self.call().await?;
-        let rows = self.query_as::<FixedCost>(sql!(
-            FIXED_COLUMNS,
-            r#"SELECT {columns} FROM "expenses-fixed-cost" WHERE "userId" = $1 ORDER BY rank, id"#
-        ))
-        .bind(user_id.to_owned())
-        .fetch_all(&mut *call)
-        .await?;
-        call.finish().await?;
-        Ok(rows)
-    }
-
-    async fn create_fixed_cost(&self, user_id: &str, new: &NewFixedCost, stale: &[String]) -> Result<FixedCost> {
-        count_query("create_fixed_cost");
-        self.insert_fixed_cost(user_id, new, stale).await
-    }
-
-    async fn update_fixed_costs(
-        &self,
-        user_id: &str,
-        updates: &[(i32, FixedCostPatch)],
-        stale: &[String],
-    ) -> Result<Vec<FixedCost>> {
-        count_query("update_fixed_costs");
-        let now = now_millis();
-        let mut tx = self.pool.begin().await?;
-        let mut rows = Vec::with_capacity(updates.len());
-        for (id, patch) in updates {
-            rows.push(self.patch_fixed_cost(&mut tx, user_id, *id, patch, now).await?);
-        }
-        self.finish_write(tx, user_id, stale).await?;
-        Ok(rows)
-    }
-
-    async fn delete_fixed_cost(&self, user_id: &str, id: i32, stale: &[String]) -> Result<()> {
-        count_query("delete_fixed_cost");
-        self.delete_owned("expenses-fixed-cost", "fixed cost", user_id, id, stale).await
-    }
-
-    async fn get_billable_cost(&self, user_id: &str) -> Result<Option<BillableCost>> {
-        count_query("get_billable_cost");
-        let mut call = self.call().await?;
-        let row = self.select_billable(&mut call, user_id).await?;
-        call.finish().await?;
-        Ok(row)
-    }
-
-    async fn create_billable_cost(&self, user_id: &str, stale: &[String]) -> Result<(BillableCost, bool)> {
-        count_query("create_billable_cost");
-        self.insert_default_billable(user_id, stale).await
-    }
-
-    async fn update_billable_cost(
-        &self,
-        user_id: &str,
-        patch: &BillableCostPatch,
-        stale: &[String],
-    ) -> Result<BillableCost> {
-        count_query("update_billable_cost");
-        self.patch_billable(user_id, patch, stale).await
-    }
 
     async fn list_equipment(&self, user_id: &str) -> Result<Vec<Equipment>> {
-        count_query("list_equipment");
-        let mut call = self.call().await?;
+        let mut call = self.call("list_equipment").await?;
         let rows = self.query_as::<Equipment>(sql!(
             EQUIPMENT_COLUMNS,
             r#"SELECT {columns} FROM "equipment-expense" WHERE "userId" = $1 ORDER BY rank, id"#
@@ -690,8 +651,27 @@ impl<DB> [Store for SqlStore<DB>] {
     }
 
     async fn create_equipment(&self, user_id: &str, new: &NewEquipment, stale: &[String]) -> Result<Equipment> {
-        count_query("create_equipment");
-        self.insert_equipment(user_id, new, stale).await
+        let now = now_millis();
+        let mut tx = self.begin("create_equipment").await?;
+        self.ensure_user(&mut tx, user_id, now).await?;
+        let row = self.query_as::<Equipment>(sql!(
+            EQUIPMENT_COLUMNS,
+            r#"INSERT INTO "equipment-expense" ("userId", name, amount, rank, category, "purchaseDate", usage, "lifeSpan", "createdAt", "updatedAt")
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING {columns}"#
+        ))
+        .bind(user_id.to_owned())
+        .bind(new.name.clone())
+        .bind(new.amount)
+        .bind(new.rank)
+        .bind(new.category.clone())
+        .bind(new.purchase_date)
+        .bind(new.usage)
+        .bind(new.life_span)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        self.finish_write(tx, user_id, stale).await?;
+        Ok(row)
     }
 
     async fn update_equipment(
@@ -700,9 +680,8 @@ impl<DB> [Store for SqlStore<DB>] {
         updates: &[(i32, EquipmentPatch)],
         stale: &[String],
     ) -> Result<Vec<Equipment>> {
-        count_query("update_equipment");
         let now = now_millis();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin("update_equipment").await?;
         let mut rows = Vec::with_capacity(updates.len());
         for (id, patch) in updates {
             rows.push(self.patch_equipment(&mut tx, user_id, *id, patch, now).await?);
@@ -712,12 +691,12 @@ impl<DB> [Store for SqlStore<DB>] {
     }
 
     async fn delete_equipment(&self, user_id: &str, id: i32, stale: &[String]) -> Result<()> {
-        count_query("delete_equipment");
-        self.delete_owned("equipment-expense", "equipment", user_id, id, stale).await
+        let tx = self.begin("delete_equipment").await?;
+        self.delete_owned(tx, "equipment-expense", "equipment", user_id, id, stale).await
     }
 
     async fn outbox_batch(&self, limit: i64) -> Result<Vec<(i64, String)>> {
-        let mut call = self.call().await?;
+        let mut call = self.uncounted_call().await?;
         let batch = self.query_as::<(i64, String)>(
             r#"SELECT id, "key" FROM cache_outbox ORDER BY id LIMIT $1"#,
         )
@@ -738,7 +717,7 @@ impl<DB> [Store for SqlStore<DB>] {
         for id in ids {
             query = query.bind(*id);
         }
-        let mut call = self.call().await?;
+        let mut call = self.uncounted_call().await?;
         query.execute(&mut *call).await?;
         call.finish().await
     }

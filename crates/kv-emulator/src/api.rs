@@ -1,8 +1,8 @@
 //! Cloudflare's KV REST paths, envelopes, statuses and error codes.
 //!
 //! Codes 10000 (authentication), 10009 (key not found) and 10013 (namespace not found) are
-//! Cloudflare's, as `reference/cloudflare-kv-rest.md` gives them; for the other refusals the
-//! reference gives status and message only, and the emulator's codes are its own.
+//! Cloudflare's, as `docs/cloudflare-kv.md` gives them; for the other refusals that page gives
+//! status and message only, and the emulator's codes are its own.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -172,29 +172,13 @@ async fn admit_account(
 }
 
 fn check_token(token: &str, headers: &HeaderMap) -> Result<(), Refusal> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Err(failure(
-            StatusCode::FORBIDDEN,
-            CODE_AUTH,
-            "Authentication error",
-        ));
-    };
+    let refused = || failure(StatusCode::FORBIDDEN, CODE_AUTH, "Authentication error");
+    let value = headers.get(header::AUTHORIZATION).ok_or_else(refused)?;
     let Some(given) = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")) else {
-        return Err(failure(
-            StatusCode::BAD_REQUEST,
-            6003,
-            "Invalid request headers",
-        ));
+        let malformed = "Invalid request headers";
+        return Err(failure(StatusCode::BAD_REQUEST, 6003, malformed));
     };
-    if given == token {
-        Ok(())
-    } else {
-        Err(failure(
-            StatusCode::FORBIDDEN,
-            CODE_AUTH,
-            "Authentication error",
-        ))
-    }
+    (given == token).then_some(()).ok_or_else(refused)
 }
 
 fn check_key(key: &str) -> Result<(), Refusal> {
@@ -406,6 +390,16 @@ struct BulkItem {
 
 const MAX_BULK: usize = 10_000;
 
+/// The JSON array of a bulk call, of at most `MAX_BULK` `what`.
+fn bulk<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<Vec<T>, Refusal> {
+    let items: Vec<T> = serde_json::from_slice(body)
+        .map_err(|e| bad_request(&format!("Invalid request body: {e}")))?;
+    if items.len() > MAX_BULK {
+        return Err(bad_request(&format!("At most {MAX_BULK} {what}.")));
+    }
+    Ok(items)
+}
+
 async fn bulk_write(
     State(emulator): State<Shared>,
     Path(path): Path<NamespacePath>,
@@ -413,13 +407,7 @@ async fn bulk_write(
     body: Bytes,
 ) -> Answer {
     admit(&emulator, "bulk_write", &headers, &path.namespace).await?;
-    let items: Vec<BulkItem> = serde_json::from_slice(&body)
-        .map_err(|e| bad_request(&format!("Invalid request body: {e}")))?;
-    if items.len() > MAX_BULK {
-        return Err(bad_request(&format!(
-            "At most {MAX_BULK} pairs per bulk write."
-        )));
-    }
+    let items: Vec<BulkItem> = bulk(&body, "pairs per bulk write")?;
     let now = emulator.now();
     let mut written = 0u64;
     let mut refused = Vec::new();
@@ -463,13 +451,7 @@ async fn bulk_delete(
     body: Bytes,
 ) -> Answer {
     admit(&emulator, "bulk_delete", &headers, &path.namespace).await?;
-    let keys: Vec<String> = serde_json::from_slice(&body)
-        .map_err(|e| bad_request(&format!("Invalid request body: {e}")))?;
-    if keys.len() > MAX_BULK {
-        return Err(bad_request(&format!(
-            "At most {MAX_BULK} keys per bulk delete."
-        )));
-    }
+    let keys: Vec<String> = bulk(&body, "keys per bulk delete")?;
     for key in &keys {
         emulator.store.delete(&path.namespace, key);
     }

@@ -1,4 +1,4 @@
-//! A local stand-in for Cloudflare Workers KV's REST API (`reference/cloudflare-kv-rest.md`), so
+//! A local stand-in for Cloudflare Workers KV's REST API (`docs/cloudflare-kv.md`), so
 //! the real client can be developed, tested and benchmarked without Cloudflare.
 //!
 //! Paths are Cloudflare's, under `/client/v4/accounts/{account}/storage/kv/namespaces/{ns}`.

@@ -1,4 +1,4 @@
-//! The emulator answers as `reference/cloudflare-kv-rest.md` says Cloudflare does.
+//! The emulator answers as `docs/cloudflare-kv.md` says Cloudflare does.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 

@@ -1,7 +1,7 @@
 //! Routes 9–13: equipment. Unlike the old API, PATCH changes the row named by `id`, and PUT and
 //! DELETE exist.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 
 use formula_cache::keys;
 use formula_db::models::{Equipment, EquipmentPatch, NewEquipment};
@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 use super::{parse_owned_id, BatchBody, UserQuery};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{JsonBody, QueryParams, Validate};
+use crate::extract::{JsonBody, Path, QueryParams, Validate};
 use crate::fields::{Id, NonNegative, Positive, PurchaseDate, Rank, Text, UserId};
 use crate::openapi::{Deleted, ExpenseErrors, Success};
 use crate::reply;

@@ -1,6 +1,6 @@
 //! Routes 1–5: fixed costs.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use formula_cache::keys;
 use formula_db::models::{FixedCost, FixedCostPatch, NewFixedCost, Period};
 use serde::Deserialize;
@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 use super::{parse_owned_id, path_id, BatchBody, UserQuery};
 use crate::auth::Caller;
 use crate::error::ApiResult;
-use crate::extract::{JsonBody, QueryParams, Validate};
+use crate::extract::{JsonBody, Path, QueryParams, Validate};
 use crate::fields::{present, NonNegative, Rank, Text, UserId};
 use crate::openapi::{Deleted, ExpenseErrors, Success};
 use crate::reply;

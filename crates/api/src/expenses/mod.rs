@@ -1,4 +1,4 @@
-//! The expense routes of the contract, under `/api/expenses`, and the request shapes they share.
+//! The expense routes of the contract (`docs/contract.md`) and the request shapes they share.
 
 mod billable;
 mod equipment;

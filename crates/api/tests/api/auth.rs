@@ -1,7 +1,7 @@
-//! Clerk session tokens on the expense routes, minted here with RSA keys generated at test time.
+//! Clerk session tokens on the expense routes, minted with the RSA keys of `helpers/clerk.rs`.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::routing::get;
@@ -10,97 +10,13 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use reqwest::Method;
-use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
-use rsa::traits::PublicKeyParts;
-use rsa::RsaPrivateKey;
 use serde_json::{json, Value};
 
-use formula_api::session::{
-    KeySource, SessionError, SessionSettings, SessionVerifier, JWKS_MAX_AGE,
-};
+use formula_api::config::{KeySource, SessionSettings, JWKS_MAX_AGE};
+use formula_api::session::{SessionError, SessionVerifier};
 
 use crate::helpers::*;
 use crate::on_both_databases;
-
-const ISSUER: &str = "https://clerk.example.com";
-const ORIGIN: &str = "http://localhost:3000";
-
-pub struct TestKey {
-    kid: &'static str,
-    encoding: EncodingKey,
-    public_pem: String,
-    jwk: Value,
-}
-
-impl TestKey {
-    fn generate(kid: &'static str) -> TestKey {
-        let private = RsaPrivateKey::new(&mut rand::thread_rng(), 2048).expect("RSA key");
-        let private_pem = private.to_pkcs8_pem(LineEnding::LF).expect("PEM");
-        let public_pem = private
-            .to_public_key()
-            .to_public_key_pem(LineEnding::LF)
-            .expect("public PEM");
-        let jwk = json!({
-            "kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid,
-            "n": URL_SAFE_NO_PAD.encode(private.n().to_bytes_be()),
-            "e": URL_SAFE_NO_PAD.encode(private.e().to_bytes_be()),
-        });
-        TestKey {
-            kid,
-            encoding: EncodingKey::from_rsa_pem(private_pem.as_bytes()).expect("encoding key"),
-            public_pem,
-            jwk,
-        }
-    }
-
-    fn sign(&self, claims: &Value) -> String {
-        let mut header = Header::new(Algorithm::RS256);
-        header.kid = Some(self.kid.into());
-        encode(&header, claims, &self.encoding).expect("token")
-    }
-
-    /// A valid session token of `user`, as Clerk mints them.
-    pub fn token(&self, user: &str) -> String {
-        self.sign(&claims(user))
-    }
-}
-
-/// The PEM of `KEY_A`'s public key, as `CLERK_JWT_KEY` takes it.
-pub fn public_pem_of_key_a() -> String {
-    KEY_A.public_pem.clone()
-}
-
-pub static KEY_A: LazyLock<TestKey> = LazyLock::new(|| TestKey::generate("key-a"));
-static KEY_B: LazyLock<TestKey> = LazyLock::new(|| TestKey::generate("key-b"));
-
-fn now() -> i64 {
-    chrono::Utc::now().timestamp()
-}
-
-fn claims(user: &str) -> Value {
-    json!({
-        "sub": user, "sid": "sess_1", "azp": ORIGIN, "iss": ISSUER, "v": 2,
-        "iat": now() - 1, "nbf": now() - 1, "exp": now() + 60,
-    })
-}
-
-fn with(mut claims: Value, field: &str, value: Value) -> Value {
-    claims[field] = value;
-    claims
-}
-
-/// The service with Clerk verification on, over `database`.
-pub async fn clerk_app(database: TestDatabase) -> TestApp {
-    TestApp::start(
-        database,
-        &[
-            ("CLERK_JWT_KEY", KEY_A.public_pem.as_str()),
-            ("CLERK_AUTHORIZED_PARTIES", ORIGIN),
-            ("CLERK_ISSUER", ISSUER),
-        ],
-    )
-    .await
-}
 
 async fn send(
     app: &TestApp,

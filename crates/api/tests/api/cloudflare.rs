@@ -178,7 +178,6 @@ fn start_up_with_a_cloudflare_variable_missing_fails_fast_naming_it() {
 
 #[tokio::test]
 async fn a_webhook_with_kv_down_is_applied_and_its_cache_work_is_queued() {
-    use crate::webhooks::{clerk_user, deliver, event, SECRET};
     let (app, emulator) = app_on_emulator(&[("CLERK_WEBHOOK_SIGNING_SECRET", SECRET)]).await;
     // An old value of the user sits in KV.
     app.post(

@@ -89,7 +89,6 @@ async fn a_thousand_calls_cost_one_kv_write() {
 
 #[tokio::test]
 async fn keep_alive_forgets_webhook_messages_older_than_a_week() {
-    use crate::webhooks::{clerk_user, deliver, event, webhook_app};
     let app = webhook_app(TestDatabase::sqlite()).await;
     for (id, user) in [("msg_old", "user_old"), ("msg_new", "user_new")] {
         let body = event("user.created", clerk_user(user, None, None, 1), 1);

@@ -9,7 +9,6 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use crate::helpers::*;
-use crate::webhooks::{clerk_user, deliver, event, webhook_app_with};
 
 /// Forwards loopback connections to Postgres until cut.
 struct Proxy {
@@ -19,7 +18,7 @@ struct Proxy {
 }
 
 impl Proxy {
-    async fn start(target: &'static str) -> Proxy {
+    async fn start(target: String) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let cut = Arc::new(AtomicBool::new(false));
@@ -31,6 +30,7 @@ impl Proxy {
                     continue; // dropped: the connection is refused mid-handshake
                 }
                 let mut killed = killer.subscribe();
+                let target = target.clone();
                 tokio::spawn(async move {
                     let Ok(mut server) = TcpStream::connect(target).await else {
                         return;
@@ -55,12 +55,30 @@ impl Proxy {
     }
 }
 
+/// The `host[:port]` of a `postgres://user@host:port/db` URL.
+fn server_of(url: &str) -> &str {
+    let authority = url.split('/').nth(2).expect("a URL");
+    authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, server)| server)
+}
+
 #[tokio::test]
 async fn cut_database_answers_503_and_resumes_without_half_writes() {
     let database = TestDatabase::postgres().await;
-    let proxy = Proxy::start("127.0.0.1:5432").await;
-    let name = database.url().rsplit('/').next().unwrap().to_owned();
-    let proxied = format!("postgres://postgres@127.0.0.1:{}/{name}", proxy.port);
+    let url = database.url().to_owned();
+    let server = server_of(&url);
+    let target = if server.contains(':') {
+        server.to_owned()
+    } else {
+        format!("{server}:5432")
+    };
+    let proxy = Proxy::start(target).await;
+    let proxied = url.replacen(
+        &format!("{server}/"),
+        &format!("127.0.0.1:{}/", proxy.port),
+        1,
+    );
     let app = webhook_app_with(database, &[("DATABASE_URL", proxied.as_str())]).await;
     create_fixed(&app, "u", "Rent", 0).await;
 

@@ -72,6 +72,21 @@ async fn wrong_methods_are_405_and_unknown_routes_404_in_the_envelope() {
     assert_eq!(reply.error(), "no such route");
 }
 
+/// What axum's own extractors would refuse in plain text comes in the envelope: a path segment
+/// that is not UTF-8, a webhook body over the limit.
+#[tokio::test]
+async fn extractor_rejections_are_in_the_envelope() {
+    let app = TestApp::sqlite().await;
+    let reply = app.patch(&format!("{FIXED}/%FF"), &json!({})).await;
+    assert!(
+        reply.status == 400 && reply.error().contains("UTF-8"),
+        "{reply:?}"
+    );
+    let oversize = json!({"padding": "x".repeat(1 << 20)});
+    let reply = app.post("/webhooks/clerk", &oversize).await;
+    assert!(reply.status == 413 && reply.error().contains("larger than the limit"));
+}
+
 #[tokio::test]
 async fn health_answers_ok() {
     let app = TestApp::sqlite().await;

@@ -134,7 +134,7 @@ async fn the_committed_document_is_the_codes_document() {
          `cargo run -q -p formula-api -- openapi > openapi.json`"
     );
 
-    let app = crate::auth::clerk_app(TestDatabase::sqlite()).await;
+    let app = clerk_app(TestDatabase::sqlite()).await;
     assert_eq!(
         served_document(&app).await,
         serde_json::from_str::<Value>(&committed).unwrap()
@@ -154,7 +154,7 @@ async fn served_document(app: &TestApp) -> Value {
 /// in `AUTH_MODE=none`, no token and a required `userId` in the query and in every body.
 #[tokio::test]
 async fn the_served_document_follows_the_auth_mode() {
-    let clerk = served_document(&crate::auth::clerk_app(TestDatabase::sqlite()).await).await;
+    let clerk = served_document(&clerk_app(TestDatabase::sqlite()).await).await;
     let none = served_document(&TestApp::sqlite().await).await;
     let list = "/paths/~1api~1expenses~1fixed-costs/get";
     let create = "/paths/~1api~1expenses~1fixed-costs/post";

@@ -7,8 +7,6 @@ use kv_emulator::{Faults, Running};
 use serde_json::json;
 
 use crate::helpers::*;
-use crate::process::Process;
-use crate::webhooks::{clerk_user, deliver, event, SECRET};
 
 const FIXED: &str = "/api/expenses/fixed-costs";
 const BILLABLE: &str = "/api/expenses/billable-costs";

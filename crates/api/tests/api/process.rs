@@ -1,114 +1,11 @@
 //! The `api` binary as operators run it: signals, exit codes and what it logs.
 
-use std::io::Read;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::StreamExt;
 use kv_emulator::{Faults, Options};
 
-use crate::auth::KEY_A;
-use crate::webhooks::{clerk_user, event, post_signed, SECRET};
-
-pub struct Process {
-    child: Child,
-    pub base: String,
-    log: Arc<Mutex<String>>,
-    _dir: tempfile::TempDir,
-}
-
-impl Process {
-    /// Starts `api` on SQLite in a fresh directory (a `DATABASE_URL` in `env` takes precedence).
-    pub async fn start(env: &[(&str, &str)]) -> Process {
-        let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_api"))
-            .current_dir(dir.path())
-            .env_clear()
-            .env("BIND_ADDR", format!("127.0.0.1:{port}"))
-            .env(
-                "DATABASE_URL",
-                format!("sqlite://{}/p.db", dir.path().display()),
-            )
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let log = Arc::new(Mutex::new(String::new()));
-        let mut stderr = child.stderr.take().unwrap();
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            let mut buffer = [0u8; 4096];
-            while let Ok(n) = stderr.read(&mut buffer) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buffer[..n]));
-            }
-        });
-        let base = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while reqwest::get(format!("{base}/health")).await.is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "api did not start: {}",
-                log.lock().unwrap()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Process {
-            child,
-            base,
-            log,
-            _dir: dir,
-        }
-    }
-
-    /// `SIGKILL`: no shutdown work runs.
-    pub fn kill(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-
-    fn terminate(&self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    /// Waits for the process to exit; its exit code.
-    async fn exit_code(&mut self) -> Option<i32> {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code();
-            }
-            assert!(Instant::now() < deadline, "api did not exit");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
-}
+use crate::helpers::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_under_load_lets_every_request_in_flight_finish_and_exits_0() {
@@ -166,7 +63,7 @@ async fn logs_carry_request_ids_and_never_secrets() {
     let mut process = Process::start(&[
         ("LOG_FORMAT", "json"),
         ("RUST_LOG", "debug"),
-        ("CLERK_JWT_KEY", KEY_A_PEM.as_str()),
+        ("CLERK_JWT_KEY", KEY_A.public_pem.as_str()),
         ("CLERK_WEBHOOK_SIGNING_SECRET", SECRET),
         ("CRON_SECRET", cron_secret),
     ])
@@ -234,6 +131,3 @@ async fn logs_carry_request_ids_and_never_secrets() {
         assert!(!log.contains(secret), "{secret} reached the log");
     }
 }
-
-static KEY_A_PEM: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(crate::auth::public_pem_of_key_a);

@@ -4,6 +4,8 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 
+use formula_api::fields::UserId;
+
 use crate::helpers::*;
 use crate::on_both_databases;
 
@@ -34,7 +36,7 @@ fn batch(updates: Vec<Value>) -> Value {
 async fn every_rule_answers_400_naming_the_field(app: TestApp) {
     let fixed = fixed_cost("u", "Rent", 10.0, 0);
     let gear = equipment("u", "Laptop", 0);
-    let long_id = "x".repeat(129);
+    let long_id = "x".repeat(UserId::MAX_BYTES + 1);
     let cases: Vec<(Method, String, Option<Value>, &str)> = vec![
         (Method::POST, FIXED.into(), Some(without(fixed.clone(), "userId")), "userId: required"),
         (Method::POST, FIXED.into(), Some(with(fixed.clone(), "userId", json!(""))), "userId: must not be empty"),

@@ -2,6 +2,12 @@
 // Without the `postgres-tests` feature the Postgres half of the harness has no caller.
 #![cfg_attr(not(feature = "postgres-tests"), allow(dead_code))]
 
+mod clerk;
+mod process;
+
+pub use clerk::*;
+pub use process::Process;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 

@@ -1,13 +1,10 @@
-//! The in-process layer: a moka cache bounded by bytes, with a TTL per entry.
+//! The local layer: values in this process's memory (moka), bounded by bytes, a TTL per entry.
 
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use bytes::Bytes;
 use moka::future::Cache as Moka;
 use moka::Expiry;
-
-use crate::{CacheError, KvStore};
 
 #[derive(Clone)]
 struct Entry {
@@ -17,7 +14,7 @@ struct Entry {
     refresh_at: Instant,
 }
 
-/// A value read from memory, and whether it is in the last quarter of its life.
+/// A value read from the local layer, and whether it is in the last quarter of its life.
 pub struct LocalHit {
     pub value: Bytes,
     pub refresh_due: bool,
@@ -47,11 +44,11 @@ const ENTRY_OVERHEAD_BYTES: usize = 256;
 
 /// Values in this process's memory, bounded by their total size in bytes: the bytes the bound
 /// counts are the bytes held (see `put`).
-pub struct MemoryKv {
+pub struct LocalKv {
     entries: Moka<String, Entry>,
 }
 
-impl MemoryKv {
+impl LocalKv {
     pub fn new(max_bytes: u64) -> Self {
         let entries = Moka::builder()
             .max_capacity(max_bytes)
@@ -61,7 +58,7 @@ impl MemoryKv {
             })
             .expire_after(PerEntryTtl)
             .build();
-        MemoryKv { entries }
+        LocalKv { entries }
     }
 
     /// `key`'s value, saying whether it is due for a refresh: in the last quarter of its TTL, so
@@ -78,19 +75,12 @@ impl MemoryKv {
     pub fn clear(&self) {
         self.entries.invalidate_all();
     }
-}
 
-#[async_trait]
-impl KvStore for MemoryKv {
-    fn name(&self) -> &'static str {
-        "memory"
+    pub async fn get(&self, key: &str) -> Option<Bytes> {
+        self.entries.get(key).await.map(|entry| entry.value)
     }
 
-    async fn get(&self, key: &str) -> Result<Option<Bytes>, CacheError> {
-        Ok(self.entries.get(key).await.map(|entry| entry.value))
-    }
-
-    async fn put(&self, key: &str, value: Bytes, ttl: Duration) -> Result<(), CacheError> {
+    pub async fn put(&self, key: &str, value: Bytes, ttl: Duration) {
         // A value may sit in a buffer much larger than itself (serialized JSON grows its Vec by
         // doubling, and `Bytes` keeps the whole allocation): hold an exact copy instead.
         let value = Bytes::copy_from_slice(&value);
@@ -104,12 +94,10 @@ impl KvStore for MemoryKv {
                 },
             )
             .await;
-        Ok(())
     }
 
-    async fn delete(&self, key: &str) -> Result<(), CacheError> {
+    pub async fn delete(&self, key: &str) {
         self.entries.invalidate(key).await;
-        Ok(())
     }
 }
 
@@ -119,31 +107,27 @@ mod tests {
 
     #[tokio::test]
     async fn stores_deletes_and_expires() {
-        let kv = MemoryKv::new(1 << 20);
+        let kv = LocalKv::new(1 << 20);
         kv.put("a", Bytes::from_static(b"1"), Duration::from_millis(50))
-            .await
-            .unwrap();
-        assert_eq!(kv.get("a").await.unwrap(), Some(Bytes::from_static(b"1")));
+            .await;
+        assert_eq!(kv.get("a").await, Some(Bytes::from_static(b"1")));
         tokio::time::sleep(Duration::from_millis(120)).await;
-        assert_eq!(kv.get("a").await.unwrap(), None);
+        assert_eq!(kv.get("a").await, None);
 
         kv.put("b", Bytes::from_static(b"2"), Duration::from_secs(60))
-            .await
-            .unwrap();
-        kv.delete("b").await.unwrap();
-        kv.delete("never-there").await.unwrap();
-        assert_eq!(kv.get("b").await.unwrap(), None);
+            .await;
+        kv.delete("b").await;
+        kv.delete("never-there").await;
+        assert_eq!(kv.get("b").await, None);
     }
 
     #[tokio::test]
     async fn holds_a_copy_of_the_value_not_the_buffer_around_it() {
-        let kv = MemoryKv::new(1 << 20);
+        let kv = LocalKv::new(1 << 20);
         let buffer = Bytes::from(vec![7u8; 64 << 10]);
         let value = buffer.slice(0..16);
-        kv.put("k", value.clone(), Duration::from_secs(60))
-            .await
-            .unwrap();
-        let held = kv.get("k").await.unwrap().unwrap();
+        kv.put("k", value.clone(), Duration::from_secs(60)).await;
+        let held = kv.get("k").await.unwrap();
         assert_eq!(held, value);
         assert_ne!(held.as_ptr(), value.as_ptr(), "the 64 KiB buffer is held");
     }
