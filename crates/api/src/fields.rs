@@ -155,6 +155,8 @@ impl<'de> Deserialize<'de> for Id {
 pub struct PurchaseDate(pub NaiveDateTime);
 
 impl PurchaseDate {
+    /// The years every reader represents the same way.
+    const YEARS: std::ops::RangeInclusive<i32> = 1..=9999;
     const EXPECTED: &'static str =
         "expected an ISO 8601 date (2024-05-01), date-time (2024-05-01T10:00:00.000Z) or milliseconds since the epoch, in the years 0001 to 9999";
 
@@ -162,7 +164,7 @@ impl PurchaseDate {
     /// digits are dropped (`TIMESTAMP(3)` and the JSON keep milliseconds).
     fn representable(at: NaiveDateTime) -> Option<NaiveDateTime> {
         use chrono::{Datelike, SubsecRound, Timelike};
-        let in_range = (1..=9999).contains(&at.year()) && at.nanosecond() < 1_000_000_000;
+        let in_range = Self::YEARS.contains(&at.year()) && at.nanosecond() < 1_000_000_000;
         in_range.then(|| at.trunc_subsecs(3))
     }
 
@@ -311,10 +313,10 @@ impl PartialSchema for PurchaseDate {
                 .format(Some(SchemaFormat::KnownFormat(format)))
                 .pattern(Some("^(?!0000)(?!.{17}60)"))
         };
-        let first = NaiveDate::from_ymd_opt(1, 1, 1)
+        let first = NaiveDate::from_ymd_opt(*PurchaseDate::YEARS.start(), 1, 1)
             .expect("a date")
             .and_hms_opt(0, 0, 0);
-        let last = NaiveDate::from_ymd_opt(9999, 12, 31)
+        let last = NaiveDate::from_ymd_opt(*PurchaseDate::YEARS.end(), 12, 31)
             .expect("a date")
             .and_hms_milli_opt(23, 59, 59, 999);
         let millis =

@@ -158,14 +158,15 @@ pub enum OperationErrors {
 /// (when given, it must be the token's user). In `AUTH_MODE=none` they take no token and nothing
 /// but `userId` names the user, so it is required in the query and in the body.
 pub fn complete(mut document: utoipa::openapi::OpenApi, session_tokens: bool) -> Value {
-    for (path, item) in document.paths.paths.iter_mut() {
-        if path == "/api/expenses/equipment-costs" {
-            let patch = item
-                .patch
-                .as_mut()
-                .expect("PATCH equipment-costs is documented");
-            require_in_body(patch, "id", Ref::from_schema_name("Id"));
-        }
+    // The equipment PATCH names its row in the body; batch items share its schema without `id`.
+    let patch = document
+        .paths
+        .paths
+        .get_mut("/api/expenses/equipment-costs")
+        .and_then(|item| item.patch.as_mut())
+        .expect("PATCH equipment-costs is documented");
+    require_in_body(patch, "id", Ref::from_schema_name("Id"));
+    for item in document.paths.paths.values_mut() {
         let operations = [
             &mut item.get,
             &mut item.post,

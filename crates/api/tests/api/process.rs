@@ -57,6 +57,25 @@ async fn sigterm_under_load_lets_every_request_in_flight_finish_and_exits_0() {
     assert!(process.log().contains("shutdown signal received"));
 }
 
+/// A log that is not a terminal (a pipe here, a container's collector in production) gets plain
+/// text: no ANSI colour codes around the fields.
+#[tokio::test]
+async fn a_piped_text_log_has_no_colour_codes() {
+    let mut process = Process::start(&[("LOG_FORMAT", "text")]).await;
+    let health = reqwest::get(format!("{}/health", process.base))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    process.terminate();
+    assert_eq!(process.exit_code().await, Some(0), "{}", process.log());
+    let log = process.log();
+    assert!(log.contains("finished processing request"), "{log}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "colour codes in a piped log: {log:?}"
+    );
+}
+
 #[tokio::test]
 async fn logs_carry_request_ids_and_never_secrets() {
     let cron_secret = "cron-secret-4f1d";
