@@ -5,7 +5,8 @@
 #
 # The builder is pinned to the Rust release the project is tested with, at or above the workspace's
 # `rust-version` (a test checks both against Cargo.lock). Dependencies are compiled in their own
-# layer (cargo-chef): a source change rebuilds only the workspace crates of the image it touches.
+# layer (cargo-chef): a source change rebuilds only the workspace crates of the image it touches,
+# and a change to the api crate only that crate.
 
 ARG RUST_VERSION=1.95.0
 
@@ -33,13 +34,21 @@ COPY Cargo.toml Cargo.lock ./
 COPY crates/kv-emulator crates/kv-emulator
 RUN cargo build --release --locked -p kv-emulator
 
+# The service's own libraries (cache, db) get a layer of their own, built over the skeleton of the
+# api crate with the same package selection as the final build (so the same features): a change to
+# the api crate alone then rebuilds only that crate. Its sources are touched before the final build,
+# so cargo never takes the skeleton built in the layer before for them.
 FROM chef AS build-api
 COPY --from=planner /src/recipe.json recipe.json
 RUN cargo chef cook --release --locked --recipe-path recipe.json -p formula-api
 COPY Cargo.toml Cargo.lock ./
-COPY crates crates
 COPY migrations migrations
-RUN cargo build --release --locked -p formula-api
+COPY crates/cache crates/cache
+COPY crates/db crates/db
+RUN cargo build --release --locked -p formula-api --lib
+COPY crates/api crates/api
+RUN find crates/api -name '*.rs' -exec touch {} + \
+    && cargo build --release --locked -p formula-api
 
 # What both images share: Debian slim, CA certificates, one non-root user with a pinned uid and gid.
 FROM debian:bookworm-slim AS runtime

@@ -94,20 +94,20 @@ impl From<CacheError> for ApiError {
     }
 }
 
-/// The one place an error becomes an answer, and an internal cause reaches the log.
+/// The one place an error becomes an answer. An internal cause goes with the answer to the edge,
+/// which logs it on the request's line (`reply::ErrorCause`).
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        match &self {
+        let mut response = match &self {
             ApiError::Internal(cause) => {
-                tracing::error!(error = %error_chain(cause.as_ref()), "request failed");
-                return reply::internal_error();
+                return reply::internal_error_because(error_chain(cause.as_ref()));
             }
-            ApiError::DatabaseDown(cause) => {
-                tracing::error!(error = %error_chain(cause), "database unavailable")
-            }
-            _ => {}
-        }
-        let mut response = reply::error(self.status(), &self.to_string());
+            ApiError::DatabaseDown(cause) => reply::with_cause(
+                reply::error(self.status(), &self.to_string()),
+                format!("database unavailable: {}", error_chain(cause)),
+            ),
+            _ => reply::error(self.status(), &self.to_string()),
+        };
         let headers = response.headers_mut();
         match self {
             ApiError::TryLater(_) | ApiError::DatabaseDown(_) => {

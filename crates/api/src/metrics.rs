@@ -103,6 +103,11 @@ impl RequestTimer {
         self.started
     }
 
+    /// The request's method and route template, as labelled.
+    pub fn labels(&self) -> (&'static str, &'static str) {
+        (self.method, self.route)
+    }
+
     /// Records the request's latency under its status, and returns it.
     pub fn finish(self, status: StatusCode) -> Duration {
         let latency = self.started.elapsed();

@@ -15,6 +15,11 @@ use crate::openapi::{Failure, Success};
 #[derive(Clone, Copy, Debug)]
 pub struct InternalErrorMarker;
 
+/// Why an answer failed, for the log only (never the body): the edge writes it on the request's
+/// one line, beside its method, route, status and request id.
+#[derive(Clone, Debug)]
+pub struct ErrorCause(pub String);
+
 pub const CACHE_HEADER: &str = "x-cache";
 
 pub fn ok<T: Serialize>(data: &T) -> Response {
@@ -38,10 +43,7 @@ pub fn success<T: Serialize>(status: StatusCode, data: &T) -> Response {
     };
     match serde_json::to_vec(&envelope) {
         Ok(body) => json(status, Bytes::from(body)),
-        Err(error) => {
-            tracing::error!(%error, "response could not be encoded");
-            internal_error()
-        }
+        Err(error) => internal_error_because(format!("response could not be encoded: {error}")),
     }
 }
 
@@ -74,6 +76,17 @@ pub fn error(status: StatusCode, message: &str) -> Response {
 pub fn internal_error() -> Response {
     let mut response = error(StatusCode::INTERNAL_SERVER_ERROR, "internal server error");
     response.extensions_mut().insert(InternalErrorMarker);
+    response
+}
+
+/// The opaque 500, with its cause for the log.
+pub fn internal_error_because(cause: String) -> Response {
+    with_cause(internal_error(), cause)
+}
+
+/// `response` with why it failed, for the log.
+pub fn with_cause(mut response: Response, cause: String) -> Response {
+    response.extensions_mut().insert(ErrorCause(cause));
     response
 }
 

@@ -1,6 +1,5 @@
 //! Building the shared state from the configuration, and running the server until a signal.
 
-use std::io::IsTerminal;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -121,7 +120,8 @@ pub async fn shutdown_signal() {
     tracing::info!("shutdown signal received; finishing requests in flight");
 }
 
-/// Logs to stderr: readable text by default, JSON with `LOG_FORMAT=json`; `RUST_LOG` filters.
+/// Logs to stderr: plain text by default, JSON with `LOG_FORMAT=json` (`logfmt.rs`); `RUST_LOG`
+/// filters.
 ///
 /// Lines are written by a thread of their own (tracing-appender), batched into a buffer that is
 /// flushed whenever the queue runs dry, so a request never waits on stderr. Under overload the
@@ -137,17 +137,13 @@ pub fn init_logging(json: bool) -> WorkerGuard {
     crate::metrics::count_dropped_log_lines(writer.error_counter());
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(RUST_LOG.default));
-    // Colours only for a person at a terminal: escape codes would litter a collected log, and
-    // styling each field was a sixth of a hot read's instructions.
-    let builder = tracing_subscriber::fmt()
+    let format = crate::logfmt::LogFormat::new(json);
+    let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(writer);
-    let _ = if json {
-        builder.json().flatten_event(true).try_init()
-    } else {
-        builder.try_init()
-    };
+        .fmt_fields(format)
+        .event_format(format)
+        .with_writer(writer)
+        .try_init();
     guard
 }
 
