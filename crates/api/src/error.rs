@@ -94,20 +94,24 @@ impl From<CacheError> for ApiError {
     }
 }
 
-/// The one place an error becomes an answer. An internal cause goes with the answer to the edge,
-/// which logs it on the request's line (`reply::ErrorCause`).
+/// The one place an error becomes an answer. A 5xx's cause goes with the answer to the edge, which
+/// logs it on the request's line (`reply::ErrorCause`); an internal one never reaches the client.
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = match &self {
+        let message = self.to_string();
+        let cause = match &self {
             ApiError::Internal(cause) => {
                 return reply::internal_error_because(error_chain(cause.as_ref()));
             }
-            ApiError::DatabaseDown(cause) => reply::with_cause(
-                reply::error(self.status(), &self.to_string()),
-                format!("database unavailable: {}", error_chain(cause)),
-            ),
-            _ => reply::error(self.status(), &self.to_string()),
+            ApiError::DatabaseDown(cause) => Some(error_chain(cause)),
+            // Every other 5xx: what the client is told is what went wrong.
+            _ if self.status().is_server_error() => Some(message.clone()),
+            _ => None,
         };
+        let mut response = reply::error(self.status(), &message);
+        if let Some(cause) = cause {
+            response = reply::with_cause(response, cause);
+        }
         let headers = response.headers_mut();
         match self {
             ApiError::TryLater(_) | ApiError::DatabaseDown(_) => {

@@ -19,6 +19,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
+use tracing_log::NormalizeEvent;
 use tracing_subscriber::field::RecordFields;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
@@ -47,7 +48,10 @@ where
         mut out: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        let meta = event.metadata();
+        // A record of a library that logs through the `log` crate (rustls, reqwest) carries its
+        // real target in `log.*` fields; they replace the event's own, and are not written.
+        let normalized = event.normalized_metadata();
+        let meta = normalized.as_ref().unwrap_or_else(|| event.metadata());
         if self.json {
             out.write_str("{\"timestamp\":\"")?;
             write_timestamp(&mut out)?;
@@ -127,6 +131,12 @@ impl<'w> FormatFields<'w> for LogFormat {
     }
 }
 
+/// The `log.*` fields of a record from the `log` crate: already in the normalized metadata. Their
+/// `name` fails, so that nothing of them is written.
+fn is_log_metadata(field: &Field) -> bool {
+    field.name().starts_with("log.")
+}
+
 fn level_text(level: &Level) -> &'static str {
     match *level {
         Level::ERROR => " ERROR ",
@@ -179,6 +189,9 @@ impl<'a, W: Write> TextFields<'a, W> {
     }
 
     fn name(&mut self, field: &Field) -> fmt::Result {
+        if is_log_metadata(field) {
+            return Err(fmt::Error);
+        }
         if !std::mem::take(&mut self.first) {
             self.out.write_char(' ')?;
         }
@@ -223,7 +236,7 @@ impl<W: Write> Visit for TextFields<'_, W> {
             let _ = self
                 .name(field)
                 .and_then(|()| write!(Escaped(&mut *self.out), "{value:?}"));
-        } else {
+        } else if !is_log_metadata(field) {
             self.record_str(field, &format!("{value:?}"));
         }
     }
@@ -263,6 +276,9 @@ impl<'a, W: Write> JsonFields<'a, W> {
     }
 
     fn name(&mut self, field: &Field) -> fmt::Result {
+        if is_log_metadata(field) {
+            return Err(fmt::Error);
+        }
         if !std::mem::take(&mut self.first) {
             self.out.write_char(',')?;
         }
@@ -310,13 +326,20 @@ fn json_string(out: &mut impl Write, text: &str) -> fmt::Result {
     out.write_char('"')
 }
 
-/// The inside of a JSON string: quotes, backslashes and control characters escaped.
+/// The inside of a JSON string: quotes, backslashes and control characters escaped, and so are the
+/// Unicode line separators (U+2028, U+2029: line breaks to many readers) and the bidirectional
+/// controls (which can reorder what a terminal shows).
+fn json_special(c: char) -> bool {
+    matches!(c, '"' | '\\' | '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        || c.is_control()
+}
+
 struct JsonEscaped<'a, W>(&'a mut W);
 
 impl<W: Write> Write for JsonEscaped<'_, W> {
     fn write_str(&mut self, text: &str) -> fmt::Result {
         let mut rest = text;
-        while let Some(at) = rest.find(|c: char| c == '"' || c == '\\' || c.is_control()) {
+        while let Some(at) = rest.find(json_special) {
             self.0.write_str(&rest[..at])?;
             let special = rest[at..].chars().next().unwrap_or_default();
             match special {
@@ -441,11 +464,42 @@ mod tests {
 
     #[test]
     fn values_cannot_forge_lines_or_colours() {
-        let emit = || tracing::warn!(value = "a\nb\u{1b}[31m", "message\nforged line");
+        let hostile = "a\nb\u{1b}[31m\u{2028}c\u{2029}d\u{202e}e";
+        let emit = || tracing::warn!(value = hostile, "message\nforged line");
         for json in [false, true] {
             let lines = lines(json, emit);
             assert_eq!(lines.len(), 1, "{lines:?}");
-            assert!(!lines[0].contains('\u{1b}'), "{lines:?}");
+            for raw in ['\u{1b}', '\u{2028}', '\u{2029}', '\u{202e}'] {
+                assert!(!lines[0].contains(raw), "{raw:?} in {lines:?}");
+            }
+            if json {
+                let line: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+                assert_eq!(line["value"], hostile, "escaped, not changed");
+            }
         }
+    }
+
+    /// rustls and reqwest log through the `log` crate: their records keep their own target and
+    /// level, without the `log.*` fields that carried them.
+    #[test]
+    fn records_of_the_log_crate_keep_their_target() {
+        let emit = || {
+            let record = log::Record::builder()
+                .target("reqwest::connect")
+                .level(log::Level::Debug)
+                .args(format_args!("starting new connection"))
+                .build();
+            tracing_log::format_trace(&record).unwrap();
+        };
+        let text = lines(false, emit);
+        assert!(
+            text[0].ends_with(" DEBUG reqwest::connect: starting new connection"),
+            "{text:?}"
+        );
+        let json: serde_json::Value = serde_json::from_str(&lines(true, emit)[0]).unwrap();
+        assert_eq!(json["target"], "reqwest::connect");
+        assert_eq!(json["level"], "DEBUG");
+        let keys: Vec<_> = json.as_object().unwrap().keys().cloned().collect();
+        assert_eq!(keys, ["timestamp", "level", "target", "message"]);
     }
 }
