@@ -57,24 +57,21 @@ where
             write_timestamp(&mut out)?;
             write!(out, "\",\"level\":\"{}\",\"target\":", meta.level())?;
             json_string(&mut out, meta.target())?;
-            event.record(&mut JsonFields::continuing(&mut out));
-            let mut spans = ctx.event_scope().into_iter().flat_map(|s| s.from_root());
-            if let Some(first) = spans.next() {
-                out.write_str(",\"spans\":[")?;
-                for (index, span) in std::iter::once(first).chain(spans).enumerate() {
-                    out.write_str(if index == 0 {
-                        "{\"name\":"
-                    } else {
-                        ",{\"name\":"
-                    })?;
-                    json_string(&mut out, span.name())?;
-                    if let Some(fields) = span.extensions().get::<FormattedFields<N>>() {
-                        if !fields.is_empty() {
-                            write!(out, ",{fields}")?;
-                        }
+            event.record(&mut JsonFields::new(&mut out, false));
+            // `,"spans":[` before the first span, `,` before the others; `]` if there was one.
+            let mut separator = ",\"spans\":[";
+            for span in ctx.event_scope().into_iter().flat_map(|s| s.from_root()) {
+                write!(out, "{separator}{{\"name\":")?;
+                separator = ",";
+                json_string(&mut out, span.name())?;
+                if let Some(fields) = span.extensions().get::<FormattedFields<N>>() {
+                    if !fields.is_empty() {
+                        write!(out, ",{fields}")?;
                     }
-                    out.write_char('}')?;
                 }
+                out.write_char('}')?;
+            }
+            if separator == "," {
                 out.write_char(']')?;
             }
             out.write_str("}\n")
@@ -92,8 +89,19 @@ where
             }
             out.write_str(meta.target())?;
             out.write_str(":")?;
-            event.record(&mut TextFields::continuing(&mut out));
+            event.record(&mut TextFields::new(&mut out, false));
             out.write_char('\n')
+        }
+    }
+}
+
+impl LogFormat {
+    /// `fields` in this format, after what `out` already holds unless `first`.
+    fn record_fields(&self, out: &mut Writer<'_>, fields: impl RecordFields, first: bool) {
+        if self.json {
+            fields.record(&mut JsonFields::new(out, first));
+        } else {
+            fields.record(&mut TextFields::new(out, first));
         }
     }
 }
@@ -101,32 +109,18 @@ where
 impl<'w> FormatFields<'w> for LogFormat {
     /// A span's fields: `k=v k=v` in text, `"k":v,"k":v` in JSON (the formatter wraps them).
     fn format_fields<R: RecordFields>(&self, mut out: Writer<'w>, fields: R) -> fmt::Result {
-        if self.json {
-            fields.record(&mut JsonFields::first(&mut out));
-        } else {
-            fields.record(&mut TextFields::first(&mut out));
-        }
+        self.record_fields(&mut out, fields, true);
         Ok(())
     }
 
+    /// Fields recorded on a span after its creation, appended to those it has.
     fn add_fields(
         &self,
         current: &'w mut FormattedFields<Self>,
         fields: &tracing::span::Record<'_>,
     ) -> fmt::Result {
         let first = current.fields.is_empty();
-        let mut out = current.as_writer();
-        if self.json {
-            fields.record(&mut JsonFields {
-                out: &mut out,
-                first,
-            });
-        } else {
-            fields.record(&mut TextFields {
-                out: &mut out,
-                first,
-            });
-        }
+        self.record_fields(&mut current.as_writer(), fields, first);
         Ok(())
     }
 }
@@ -179,13 +173,9 @@ struct TextFields<'a, W> {
 }
 
 impl<'a, W: Write> TextFields<'a, W> {
-    fn first(out: &'a mut W) -> Self {
-        TextFields { out, first: true }
-    }
-
-    /// After the target: every field, the first too, is preceded by a space.
-    fn continuing(out: &'a mut W) -> Self {
-        TextFields { out, first: false }
+    /// Unless `first`, every field, the first too, is preceded by a space (after the target).
+    fn new(out: &'a mut W, first: bool) -> Self {
+        TextFields { out, first }
     }
 
     fn name(&mut self, field: &Field) -> fmt::Result {
@@ -210,7 +200,9 @@ impl<W: Write> Visit for TextFields<'_, W> {
                 && value
                     .bytes()
                     .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'=');
-            if plain || field.name() == "message" && !value.bytes().any(|b| b.is_ascii_control()) {
+            if field.name() == "message" {
+                Escaped(&mut *self.out).write_str(value)
+            } else if plain {
                 self.out.write_str(value)
             } else {
                 write!(self.out, "{value:?}")
@@ -266,13 +258,10 @@ struct JsonFields<'a, W> {
 }
 
 impl<'a, W: Write> JsonFields<'a, W> {
-    fn first(out: &'a mut W) -> Self {
-        JsonFields { out, first: true }
-    }
-
-    /// Inside an object that already has members.
-    fn continuing(out: &'a mut W) -> Self {
-        JsonFields { out, first: false }
+    /// Unless `first`, every member, the first too, is preceded by a comma (inside an object that
+    /// already has members).
+    fn new(out: &'a mut W, first: bool) -> Self {
+        JsonFields { out, first }
     }
 
     fn name(&mut self, field: &Field) -> fmt::Result {
@@ -364,6 +353,7 @@ pub(crate) mod capture {
 
     use super::LogFormat;
 
+    /// What the subscriber wrote.
     #[derive(Clone, Default)]
     pub struct Captured(Arc<Mutex<Vec<u8>>>);
 
