@@ -60,13 +60,7 @@ impl FromRequestParts<AppState> for Caller {
 fn session_token(headers: &HeaderMap) -> Option<&str> {
     let bearer = headers
         .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| {
-            let (scheme, token) = value.split_once(' ')?;
-            scheme
-                .eq_ignore_ascii_case("bearer")
-                .then_some(token.trim())
-        });
+        .and_then(|value| bearer_token(value.as_bytes()));
     bearer
         .or_else(|| {
             headers
@@ -77,6 +71,17 @@ fn session_token(headers: &HeaderMap) -> Option<&str> {
                 .find_map(|pair| pair.trim().strip_prefix("__session="))
         })
         .filter(|token| !token.is_empty())
+}
+
+/// The token of an `Authorization` value `Bearer <token>` (the scheme in any case). A value that
+/// is not ASCII is no bearer token (the `__session` cookie is looked at instead), as before; the
+/// check runs on the bytes, a word at a time, not through `HeaderValue::to_str`.
+fn bearer_token(value: &[u8]) -> Option<&str> {
+    let (scheme, token) = value.split_at_checked(7)?;
+    if !scheme.eq_ignore_ascii_case(b"bearer ") || !token.is_ascii() {
+        return None;
+    }
+    std::str::from_utf8(token).ok().map(str::trim)
 }
 
 #[cfg(test)]
@@ -95,9 +100,30 @@ mod tests {
         assert_eq!(session_token(&headers), Some("cookie-token"));
         headers.insert(
             header::AUTHORIZATION,
+            HeaderValue::from_bytes("Bearer t\u{f6}ken".as_bytes()).unwrap(),
+        );
+        assert_eq!(
+            session_token(&headers),
+            Some("cookie-token"),
+            "a bearer value that is not ASCII is no token"
+        );
+        headers.insert(
+            header::AUTHORIZATION,
             HeaderValue::from_static("Bearer header-token"),
         );
         assert_eq!(session_token(&headers), Some("header-token"));
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_read_in_any_case_and_nothing_else_is() {
+        assert_eq!(bearer_token(b"Bearer abc.def"), Some("abc.def"));
+        assert_eq!(bearer_token(b"bEARER  abc "), Some("abc"));
+        assert_eq!(bearer_token(b"Bearer "), Some(""));
+        assert_eq!(bearer_token(b"Basic abc"), None);
+        assert_eq!(bearer_token(b"Bearerabc"), None);
+        assert_eq!(bearer_token(b"Bearer"), None);
+        assert_eq!(bearer_token(b"Bearer t\xf6ken"), None);
+        assert_eq!(bearer_token("Bearer t\u{f6}ken".as_bytes()), None);
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod extract;
 pub mod fields;
 mod health;
 pub mod loads;
+pub mod logbatch;
 pub mod logfmt;
 pub mod metrics;
 pub mod openapi;

@@ -142,7 +142,8 @@ fn level_text(level: &Level) -> &'static str {
 }
 
 /// `2026-11-25T14:43:52.123456Z`: the date and time to the second are formatted once a second (per
-/// thread), the microseconds each time.
+/// thread), the microseconds each time, by hand (`core::fmt`'s padding cost a line about 500
+/// instructions).
 fn write_timestamp(out: &mut impl Write) -> fmt::Result {
     thread_local! {
         static SECOND: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
@@ -161,8 +162,37 @@ fn write_timestamp(out: &mut impl Write) -> fmt::Result {
             write!(text, "{}", time.format("%Y-%m-%dT%H:%M:%S"))?;
             *cached = seconds;
         }
-        write!(out, "{text}.{:06}Z", now.subsec_micros())
+        out.write_str(text)?;
+        let mut fraction = *b".000000Z";
+        let mut micros = now.subsec_micros();
+        for digit in fraction[1..7].iter_mut().rev() {
+            *digit = b'0' + (micros % 10) as u8;
+            micros /= 10;
+        }
+        out.write_str(std::str::from_utf8(&fraction).map_err(|_| fmt::Error)?)
     })
+}
+
+/// An integer's digits, without `core::fmt`.
+fn write_integer(out: &mut impl Write, value: impl itoa::Integer) -> fmt::Result {
+    out.write_str(itoa::Buffer::new().format(value))
+}
+
+/// Whether `text` is printable ASCII through and through (no control character, no byte of a
+/// multi-byte character): then no escaping can apply to it. (Every byte is looked at, without
+/// stopping early: the compiler checks many at once.)
+fn printable_ascii(text: &str) -> bool {
+    text.bytes()
+        .fold(true, |all, b| all & (0x20..0x7f).contains(&b))
+}
+
+/// Whether a text value is one plain word, written as it is: printable ASCII without a space, a
+/// quote or an `=` (so it cannot be taken for another field).
+fn plain_word(text: &str) -> bool {
+    !text.is_empty()
+        && text.bytes().fold(true, |all, b| {
+            all & b.is_ascii_graphic() & (b != b'"') & (b != b'=')
+        })
 }
 
 /// Text fields: ` k=v`, the message without its name. A value that is one plain word is written
@@ -196,13 +226,9 @@ impl<'a, W: Write> TextFields<'a, W> {
 impl<W: Write> Visit for TextFields<'_, W> {
     fn record_str(&mut self, field: &Field, value: &str) {
         let _ = self.name(field).and_then(|()| {
-            let plain = !value.is_empty()
-                && value
-                    .bytes()
-                    .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'=');
             if field.name() == "message" {
                 Escaped(&mut *self.out).write_str(value)
-            } else if plain {
+            } else if plain_word(value) {
                 self.out.write_str(value)
             } else {
                 write!(self.out, "{value:?}")
@@ -211,11 +237,15 @@ impl<W: Write> Visit for TextFields<'_, W> {
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        let _ = self.name(field).and_then(|()| write!(self.out, "{value}"));
+        let _ = self
+            .name(field)
+            .and_then(|()| write_integer(self.out, value));
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        let _ = self.name(field).and_then(|()| write!(self.out, "{value}"));
+        let _ = self
+            .name(field)
+            .and_then(|()| write_integer(self.out, value));
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
@@ -240,6 +270,9 @@ struct Escaped<'a, W>(&'a mut W);
 
 impl<W: Write> Write for Escaped<'_, W> {
     fn write_str(&mut self, text: &str) -> fmt::Result {
+        if printable_ascii(text) {
+            return self.0.write_str(text);
+        }
         let mut rest = text;
         while let Some(at) = rest.find(char::is_control) {
             self.0.write_str(&rest[..at])?;
@@ -282,11 +315,15 @@ impl<W: Write> Visit for JsonFields<'_, W> {
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        let _ = self.name(field).and_then(|()| write!(self.out, "{value}"));
+        let _ = self
+            .name(field)
+            .and_then(|()| write_integer(self.out, value));
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        let _ = self.name(field).and_then(|()| write!(self.out, "{value}"));
+        let _ = self
+            .name(field)
+            .and_then(|()| write_integer(self.out, value));
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
@@ -327,6 +364,9 @@ struct JsonEscaped<'a, W>(&'a mut W);
 
 impl<W: Write> Write for JsonEscaped<'_, W> {
     fn write_str(&mut self, text: &str) -> fmt::Result {
+        if printable_ascii(text) && !text.contains(['"', '\\']) {
+            return self.0.write_str(text);
+        }
         let mut rest = text;
         while let Some(at) = rest.find(json_special) {
             self.0.write_str(&rest[..at])?;
@@ -346,7 +386,7 @@ impl<W: Write> Write for JsonEscaped<'_, W> {
 /// A subscriber in these formats that keeps its lines, for tests of what is logged.
 #[cfg(test)]
 pub(crate) mod capture {
-    use std::sync::{Arc, Mutex};
+    use std::sync::{Arc, Mutex, MutexGuard};
 
     use tracing::{Level, Subscriber};
     use tracing_subscriber::fmt::MakeWriter;
@@ -382,6 +422,14 @@ pub(crate) mod capture {
     }
 
     /// A subscriber at `level` in the text or JSON format, and what it writes.
+    /// Held by each test that captures lines. tracing keeps global state across subscribers (the
+    /// highest level any of them enables, each callsite's interest), which a subscriber set or
+    /// dropped on another thread at the same moment can leave stale: a line would go missing.
+    pub fn exclusive() -> MutexGuard<'static, ()> {
+        static CAPTURING: Mutex<()> = Mutex::new(());
+        CAPTURING.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     pub fn subscriber(json: bool, level: Level) -> (impl Subscriber + Send + Sync, Captured) {
         let captured = Captured::default();
         let subscriber = tracing_subscriber::fmt()
@@ -400,8 +448,14 @@ mod tests {
 
     /// The lines `emit` logs, at debug, in the format.
     fn lines(json: bool, emit: impl FnOnce()) -> Vec<String> {
+        let _exclusive = capture::exclusive();
         let (subscriber, captured) = capture::subscriber(json, Level::DEBUG);
-        tracing::subscriber::with_default(subscriber, emit);
+        tracing::subscriber::with_default(subscriber, || {
+            // A callsite another thread registered while this subscriber was set may have
+            // cached "never": ask every callsite again.
+            tracing::callsite::rebuild_interest_cache();
+            emit()
+        });
         captured.lines()
     }
 

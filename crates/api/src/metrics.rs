@@ -11,12 +11,12 @@ use std::collections::HashMap;
 use std::sync::{LazyLock, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
+use crate::logbatch::DroppedLines;
 use axum::http::{header, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use formula_cache::MetricHandles;
 use metrics::Histogram;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use tracing_appender::non_blocking::ErrorCounter;
 
 const LATENCY: &str = "http_request_duration_seconds";
 
@@ -63,7 +63,7 @@ fn spawn_upkeep(handle: PrometheusHandle) {
 /// `GET /metrics`: the Prometheus text format.
 pub async fn render() -> Response {
     if let Some(dropped) = DROPPED_LOG_LINES.get() {
-        metrics::counter!("log_lines_dropped_total").absolute(dropped.dropped_lines() as u64);
+        metrics::counter!("log_lines_dropped_total").absolute(dropped.dropped_lines());
     }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
@@ -73,10 +73,10 @@ pub async fn render() -> Response {
 }
 
 /// The log writer's count of lines it dropped under overload, reported at each scrape.
-static DROPPED_LOG_LINES: OnceLock<ErrorCounter> = OnceLock::new();
+static DROPPED_LOG_LINES: OnceLock<DroppedLines> = OnceLock::new();
 
 /// Reports `counter` as `log_lines_dropped_total` (set once, by the logging set-up).
-pub fn count_dropped_log_lines(counter: ErrorCounter) {
+pub fn count_dropped_log_lines(counter: DroppedLines) {
     let _ = DROPPED_LOG_LINES.set(counter);
 }
 
@@ -158,7 +158,7 @@ fn status_label(status: StatusCode) -> &'static str {
 
 /// The `'static` copy of a route template, made once per template.
 fn intern(route: &str) -> &'static str {
-    static ROUTES: LazyLock<RwLock<HashMap<Box<str>, &'static str>>> =
+    static ROUTES: LazyLock<RwLock<HashMap<Box<str>, &'static str, foldhash::fast::RandomState>>> =
         LazyLock::new(Default::default);
     if let Some(interned) = ROUTES.read().expect("routes lock").get(route) {
         return interned;

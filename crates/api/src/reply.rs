@@ -3,7 +3,7 @@
 //! `openapi.rs`'s `Success` and `Failure`, which the OpenAPI document describes.
 
 use axum::body::Body;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 use bytes::{BufMut, Bytes, BytesMut};
 use formula_cache::Lookup;
@@ -20,7 +20,7 @@ pub struct InternalErrorMarker;
 #[derive(Clone, Debug)]
 pub struct ErrorCause(pub String);
 
-pub const CACHE_HEADER: &str = "x-cache";
+pub const CACHE_HEADER: HeaderName = HeaderName::from_static("x-cache");
 
 pub fn ok<T: Serialize>(data: &T) -> Response {
     success(StatusCode::OK, data)

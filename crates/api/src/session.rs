@@ -79,8 +79,9 @@ impl Verified {
 
 type TokenDigest = [u8; 32];
 
-/// Verified tokens by the SHA-256 of their text, each kept until its `exp`.
-type TokenCache = Moka<TokenDigest, Verified>;
+/// Verified tokens by the SHA-256 of their text, each kept until its `exp`. The digest is hashed
+/// with foldhash: it is already uniform, and SipHash would cost more than the lookup.
+type TokenCache = Moka<TokenDigest, Verified, foldhash::fast::RandomState>;
 
 struct UntilExp;
 
@@ -116,7 +117,7 @@ impl SessionVerifier {
         let tokens: TokenCache = Moka::builder()
             .max_capacity(TOKEN_CACHE_ENTRIES)
             .expire_after(UntilExp)
-            .build();
+            .build_with_hasher(foldhash::fast::RandomState::default());
         let keys = match &settings.keys {
             KeySource::Pem(key) => Keys::Static(key.clone()),
             KeySource::Jwks {

@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 use tracing_appender::non_blocking::{NonBlocking, WorkerGuard};
 
 use crate::config::{Config, RUST_LOG};
+use crate::logbatch::LogFlush;
 use crate::state::AppState;
 
 /// How to reach the configured database: `DATABASE_URL`, and the direct URL beside it when
@@ -124,19 +125,23 @@ pub async fn shutdown_signal() {
 /// filters.
 ///
 /// Lines are written by a thread of their own (tracing-appender), batched into a buffer that is
-/// flushed whenever the queue runs dry, so a request never waits on stderr. Under overload the
-/// queue (`LOG_QUEUE_LINES`) fills and further lines are dropped and counted
-/// (`log_lines_dropped_total`), never blocking a request. Keep the guard until the process ends:
-/// dropping it flushes what is queued.
-pub fn init_logging(json: bool) -> WorkerGuard {
-    use tracing_subscriber::EnvFilter;
-    let (writer, guard) = log_writer(std::io::BufWriter::with_capacity(
+/// flushed whenever the queue runs dry, so a request never waits on stderr; the runtime's workers
+/// hand their lines to it a batch at a time (`logbatch.rs`). Under overload the queue
+/// (`LOG_QUEUE_WRITES`) fills and further lines are dropped and counted
+/// (`log_lines_dropped_total`), never blocking a request. Keep the returned value until the
+/// process ends: dropping it writes what is still held or queued.
+pub fn init_logging(json: bool) -> LogFlush {
+    let (queue, guard) = log_writer(std::io::BufWriter::with_capacity(
         64 << 10,
         std::io::stderr(),
     ));
-    crate::metrics::count_dropped_log_lines(writer.error_counter());
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(RUST_LOG.default));
+    let (writer, flush) = crate::logbatch::batching(queue, guard);
+    crate::metrics::count_dropped_log_lines(writer.dropped());
+    let value = std::env::var_os(RUST_LOG.name);
+    let (filter, refused) = match value.as_ref().map(|value| value.to_str()) {
+        Some(None) => (log_filter(None).0, Some("not UTF-8".to_owned())),
+        text => log_filter(text.flatten()),
+    };
     let format = crate::logfmt::LogFormat::new(json);
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -144,18 +149,40 @@ pub fn init_logging(json: bool) -> WorkerGuard {
         .event_format(format)
         .with_writer(writer)
         .try_init();
-    guard
+    if let Some(error) = refused {
+        let value = value.unwrap_or_default();
+        tracing::warn!(value = %value.to_string_lossy(), %error, default = RUST_LOG.default,
+            "RUST_LOG is not a valid filter; using the default");
+    }
+    flush
 }
 
-/// Log lines queued for the writer thread at most; beyond, lines are dropped (and counted).
-const LOG_QUEUE_LINES: usize = 16_384;
+/// The filter `RUST_LOG` names: unset or blank (`RUST_LOG=` in an env file) is the default level,
+/// not tracing's "errors only"; a filter that does not parse is the default too, and its error
+/// is returned to be logged.
+fn log_filter(value: Option<&str>) -> (tracing_subscriber::EnvFilter, Option<String>) {
+    use tracing_subscriber::EnvFilter;
+    let default = || EnvFilter::new(RUST_LOG.default);
+    match value.map(str::trim).filter(|value| !value.is_empty()) {
+        None => (default(), None),
+        Some(value) => match EnvFilter::try_new(value) {
+            Ok(filter) => (filter, None),
+            Err(error) => (default(), Some(error.to_string())),
+        },
+    }
+}
+
+/// Writes queued for the writer thread at most: a line, or a worker's batch of about
+/// `logbatch::BATCH_BYTES` (so 8,192 lines of a quiet service, whose workers park after each
+/// request, and 16 MiB or so when full of batches); beyond, lines are dropped (and counted).
+const LOG_QUEUE_WRITES: usize = 8192;
 
 /// A writer that hands lines to a thread writing to `inner`, dropping (and counting) what does
 /// not fit in its queue rather than waiting.
 fn log_writer<W: std::io::Write + Send + 'static>(inner: W) -> (NonBlocking, WorkerGuard) {
     tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(true)
-        .buffered_lines_limit(LOG_QUEUE_LINES)
+        .buffered_lines_limit(LOG_QUEUE_WRITES)
         .thread_name("log-writer")
         .finish(inner)
 }
@@ -182,10 +209,28 @@ mod tests {
     }
 
     #[test]
+    fn a_blank_or_invalid_rust_log_is_the_default_level() {
+        use tracing::level_filters::LevelFilter;
+        let default = log_filter(None).0.max_level_hint();
+        assert_eq!(default, Some(LevelFilter::INFO));
+        for blank in ["", "  "] {
+            let (filter, refused) = log_filter(Some(blank));
+            assert_eq!(filter.max_level_hint(), default, "RUST_LOG={blank:?}");
+            assert!(refused.is_none());
+        }
+        let (filter, refused) = log_filter(Some("warn"));
+        assert_eq!(filter.max_level_hint(), Some(LevelFilter::WARN));
+        assert!(refused.is_none());
+        let (filter, refused) = log_filter(Some("info,sqlx=loud"));
+        assert_eq!(filter.max_level_hint(), default);
+        assert!(refused.is_some_and(|error| !error.is_empty()));
+    }
+
+    #[test]
     fn a_stuck_log_drops_and_counts_lines_instead_of_blocking() {
         let (mut writer, guard) = log_writer(Stuck);
         let started = Instant::now();
-        let lines = LOG_QUEUE_LINES * 2;
+        let lines = LOG_QUEUE_WRITES * 2;
         for n in 0..lines {
             writer.write_all(format!("line {n}\n").as_bytes()).unwrap();
         }
@@ -195,7 +240,7 @@ mod tests {
         );
         let dropped = writer.error_counter().dropped_lines();
         assert!(
-            dropped >= lines - LOG_QUEUE_LINES - 1,
+            dropped >= lines - LOG_QUEUE_WRITES - 1,
             "{dropped} of {lines} dropped"
         );
         std::mem::forget(guard); // its flush would wait on the stuck writer

@@ -45,7 +45,9 @@ const ENTRY_OVERHEAD_BYTES: usize = 256;
 /// Values in this process's memory, bounded by their total size in bytes: the bytes the bound
 /// counts are the bytes held (see `put`).
 pub struct LocalKv {
-    entries: Moka<String, Entry>,
+    /// Hashed with foldhash (seeded per process), not SipHash: keys are the contract's, with a
+    /// user id in them, and a SipHash of one cost about as much as the rest of the lookup.
+    entries: Moka<String, Entry, foldhash::fast::RandomState>,
 }
 
 impl LocalKv {
@@ -57,7 +59,7 @@ impl LocalKv {
                     .unwrap_or(u32::MAX)
             })
             .expire_after(PerEntryTtl)
-            .build();
+            .build_with_hasher(foldhash::fast::RandomState::default());
         LocalKv { entries }
     }
 

@@ -15,10 +15,9 @@
 //! - **Other instances.** Invalidations are published to `Peers` (Postgres NOTIFY), whose
 //!   listeners call `evict_local`.
 
-use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
 use std::future::Future;
-use std::hash::{Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
@@ -494,10 +493,11 @@ impl Inner {
         Role::Leader(sender)
     }
 
+    /// The stripe of `key`. A key shares its stripe with others (an invalidation of one then
+    /// only costs the others a stored value), so a fast hash with a fixed seed serves.
     fn generation(&self, key: &str) -> &AtomicU64 {
-        let mut hasher = DefaultHasher::new();
-        key.hash(&mut hasher);
-        &self.generations[(hasher.finish() as usize) % GENERATION_STRIPES]
+        let hash = foldhash::fast::FixedState::with_seed(0).hash_one(key);
+        &self.generations[(hash as usize) % GENERATION_STRIPES]
     }
 
     /// Marks `key` invalidated; returns its new generation.

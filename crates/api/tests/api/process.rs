@@ -54,21 +54,53 @@ async fn sigterm_under_load_lets_every_request_in_flight_finish_and_exits_0() {
         finished, 60,
         "every request in flight finished: {answers:?}"
     );
-    assert!(process.log().contains("shutdown signal received"));
+    let log = process.log();
+    assert!(log.contains("shutdown signal received"));
+    // The workers' batches of log lines are all written at exit: one line per request.
+    let lines = log
+        .lines()
+        .filter(|line| line.contains("route=/api/expenses/fixed-costs status=200"))
+        .count();
+    assert_eq!(lines, 60, "{log}");
+}
+
+/// A runtime worker hands its log lines over when it runs out of work: a service that has
+/// answered and idles holds none of them back.
+#[tokio::test]
+async fn an_idle_service_holds_no_log_line_back() {
+    let process = Process::start(&[]).await;
+    let answer = reqwest::Client::new()
+        .get(format!("{}/health", process.base))
+        .header("x-request-id", "idle-line-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    // It leaves when the worker parks, within milliseconds; the sweeper's 100 ms is the bound.
+    let deadline = std::time::Instant::now() + Duration::from_secs(1);
+    while !process.log().contains("request_id=idle-line-1") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the request's line was not written while the service idled: {}",
+            process.log()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// `RUST_LOG=` (blank, as an env file leaves it) is the default level, not errors only.
+#[tokio::test]
+async fn a_blank_rust_log_logs_at_the_default_level() {
+    let log = log_of_one_health_check(&[("RUST_LOG", "")]).await;
+    assert!(log.contains("finished processing request"), "{log}");
+    assert!(log.contains("formula-api listening"), "{log}");
 }
 
 /// A log that is not a terminal (a pipe here, a container's collector in production) gets plain
 /// text: no ANSI colour codes around the fields.
 #[tokio::test]
 async fn a_piped_text_log_has_no_colour_codes() {
-    let mut process = Process::start(&[("LOG_FORMAT", "text")]).await;
-    let health = reqwest::get(format!("{}/health", process.base))
-        .await
-        .unwrap();
-    assert_eq!(health.status(), 200);
-    process.terminate();
-    assert_eq!(process.exit_code().await, Some(0), "{}", process.log());
-    let log = process.log();
+    let log = log_of_one_health_check(&[("LOG_FORMAT", "text")]).await;
     assert!(log.contains("finished processing request"), "{log}");
     assert!(
         !log.contains('\u{1b}'),
@@ -149,4 +181,16 @@ async fn logs_carry_request_ids_and_never_secrets() {
     ] {
         assert!(!log.contains(secret), "{secret} reached the log");
     }
+}
+
+/// What the service, started with `env`, logs from start to a clean exit around one `/health`.
+async fn log_of_one_health_check(env: &[(&str, &str)]) -> String {
+    let mut process = Process::start(env).await;
+    let health = reqwest::get(format!("{}/health", process.base))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    process.terminate();
+    assert_eq!(process.exit_code().await, Some(0), "{}", process.log());
+    process.log()
 }
