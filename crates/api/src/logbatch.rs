@@ -204,22 +204,22 @@ pub fn on_stop() {
     }
 }
 
-/// This thread's batch, if it batches (and its locals are not being torn down).
-fn this_threads_batch() -> Option<SharedBatch> {
+/// `work` on this thread's batch, locked; `None` if the thread does not batch (or its locals are
+/// being torn down). Borrowed in place: a line costs no reference count.
+fn with_this_threads_batch<R>(work: impl FnOnce(&mut Batch) -> R) -> Option<R> {
     BATCH
-        .try_with(|cell| cell.try_borrow().ok().and_then(|batch| batch.clone()))
+        .try_with(|cell| {
+            let cell = cell.try_borrow().ok()?;
+            let mut batch = cell.as_ref()?.lock().unwrap_or_else(|e| e.into_inner());
+            Some(work(&mut batch))
+        })
         .ok()
         .flatten()
 }
 
 /// Hands over this thread's batch; false if the thread does not batch.
 fn hand_over_this_thread(shared: &Shared) -> bool {
-    let Some(batch) = this_threads_batch() else {
-        return false;
-    };
-    let mut batch = batch.lock().unwrap_or_else(|e| e.into_inner());
-    shared.hand_over_batch(&mut batch);
-    true
+    with_this_threads_batch(|batch| shared.hand_over_batch(batch)).is_some()
 }
 
 fn adopt(shared: &Shared) {
@@ -257,15 +257,15 @@ impl<'a> MakeWriter<'a> for BatchingWriter {
 impl Write for LineWriter<'_> {
     /// The subscriber writes each line whole, in one call.
     fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
-        let Some(batch) = this_threads_batch() else {
+        let batched = with_this_threads_batch(|batch| {
+            batch.bytes.extend_from_slice(line);
+            batch.lines += 1;
+            if batch.bytes.len() >= BATCH_BYTES {
+                self.shared.hand_over_batch(batch);
+            }
+        });
+        if batched.is_none() {
             self.shared.hand_over(line, 1);
-            return Ok(line.len());
-        };
-        let mut batch = batch.lock().unwrap_or_else(|e| e.into_inner());
-        batch.bytes.extend_from_slice(line);
-        batch.lines += 1;
-        if batch.bytes.len() >= BATCH_BYTES {
-            self.shared.hand_over_batch(&mut batch);
         }
         Ok(line.len())
     }

@@ -186,6 +186,14 @@ fn printable_ascii(text: &str) -> bool {
         .fold(true, |all, b| all & (0x20..0x7f).contains(&b))
 }
 
+/// Whether `text` needs nothing escaped inside a JSON string: printable ASCII without a quote or
+/// a backslash (looked at in one pass).
+fn json_plain(text: &str) -> bool {
+    text.bytes().fold(true, |all, b| {
+        all & (0x20..0x7f).contains(&b) & (b != b'"') & (b != b'\\')
+    })
+}
+
 /// Whether a text value is one plain word, written as it is: printable ASCII without a space, a
 /// quote or an `=` (so it cannot be taken for another field).
 fn plain_word(text: &str) -> bool {
@@ -364,7 +372,7 @@ struct JsonEscaped<'a, W>(&'a mut W);
 
 impl<W: Write> Write for JsonEscaped<'_, W> {
     fn write_str(&mut self, text: &str) -> fmt::Result {
-        if printable_ascii(text) && !text.contains(['"', '\\']) {
+        if json_plain(text) {
             return self.0.write_str(text);
         }
         let mut rest = text;

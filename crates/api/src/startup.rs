@@ -138,10 +138,7 @@ pub fn init_logging(json: bool) -> LogFlush {
     let (writer, flush) = crate::logbatch::batching(queue, guard);
     crate::metrics::count_dropped_log_lines(writer.dropped());
     let value = std::env::var_os(RUST_LOG.name);
-    let (filter, refused) = match value.as_ref().map(|value| value.to_str()) {
-        Some(None) => (log_filter(None).0, Some("not UTF-8".to_owned())),
-        text => log_filter(text.flatten()),
-    };
+    let (filter, refused) = log_filter(value.as_deref());
     let format = crate::logfmt::LogFormat::new(json);
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -158,14 +155,20 @@ pub fn init_logging(json: bool) -> LogFlush {
 }
 
 /// The filter `RUST_LOG` names: unset or blank (`RUST_LOG=` in an env file) is the default level,
-/// not tracing's "errors only"; a filter that does not parse is the default too, and its error
-/// is returned to be logged.
-fn log_filter(value: Option<&str>) -> (tracing_subscriber::EnvFilter, Option<String>) {
+/// not tracing's "errors only"; a filter that is not UTF-8 or does not parse is the default too,
+/// and why is returned to be logged.
+fn log_filter(value: Option<&std::ffi::OsStr>) -> (tracing_subscriber::EnvFilter, Option<String>) {
     use tracing_subscriber::EnvFilter;
     let default = || EnvFilter::new(RUST_LOG.default);
-    match value.map(str::trim).filter(|value| !value.is_empty()) {
-        None => (default(), None),
-        Some(value) => match EnvFilter::try_new(value) {
+    let Some(value) = value else {
+        return (default(), None);
+    };
+    let Some(text) = value.to_str() else {
+        return (default(), Some("not UTF-8".to_owned()));
+    };
+    match text.trim() {
+        "" => (default(), None),
+        text => match EnvFilter::try_new(text) {
             Ok(filter) => (filter, None),
             Err(error) => (default(), Some(error.to_string())),
         },
@@ -214,14 +217,14 @@ mod tests {
         let default = log_filter(None).0.max_level_hint();
         assert_eq!(default, Some(LevelFilter::INFO));
         for blank in ["", "  "] {
-            let (filter, refused) = log_filter(Some(blank));
+            let (filter, refused) = log_filter(Some(std::ffi::OsStr::new(blank)));
             assert_eq!(filter.max_level_hint(), default, "RUST_LOG={blank:?}");
             assert!(refused.is_none());
         }
-        let (filter, refused) = log_filter(Some("warn"));
+        let (filter, refused) = log_filter(Some(std::ffi::OsStr::new("warn")));
         assert_eq!(filter.max_level_hint(), Some(LevelFilter::WARN));
         assert!(refused.is_none());
-        let (filter, refused) = log_filter(Some("info,sqlx=loud"));
+        let (filter, refused) = log_filter(Some(std::ffi::OsStr::new("info,sqlx=loud")));
         assert_eq!(filter.max_level_hint(), default);
         assert!(refused.is_some_and(|error| !error.is_empty()));
     }
