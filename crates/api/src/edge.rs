@@ -278,24 +278,26 @@ fn log_end(
     let status = status.as_u16();
     // Recorded only when there is one.
     let error = cause.as_ref().map(|ErrorCause(cause)| cause.as_str());
+    // The message is a plain `&str` field, first as a literal message would be: the formatter
+    // writes it as it is, where a literal goes through `core::fmt`.
     if status >= 500 || error.is_some() {
         tracing::error!(
+            message = "request failed",
             method,
             route,
             status,
             latency_us,
             request_id,
             error,
-            "request failed"
         );
     } else {
         tracing::info!(
+            message = "finished processing request",
             method,
             route,
             status,
             latency_us,
             request_id,
-            "finished processing request"
         );
     }
 }

@@ -42,28 +42,63 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
     N: for<'a> FormatFields<'a> + 'static,
 {
+    /// The line is built in a buffer of the thread's and handed to `out` in one write: `out`
+    /// dispatches each write dynamically, and a line is about thirty of them.
     fn format_event(
         &self,
         ctx: &FmtContext<'_, S, N>,
         mut out: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
+        thread_local! {
+            static LINE: RefCell<String> = const { RefCell::new(String::new()) };
+        }
+        LINE.with(|line| match line.try_borrow_mut() {
+            Ok(mut line) => {
+                line.clear();
+                self.write_line(ctx, &mut *line, event)?;
+                out.write_str(&line)?;
+                if line.capacity() > MAX_KEPT_LINE {
+                    *line = String::new();
+                }
+                Ok(())
+            }
+            // Formatting a value logged a line of its own: that one is written as it goes.
+            Err(_) => self.write_line(ctx, &mut out, event),
+        })
+    }
+}
+
+/// The largest line buffer a thread keeps for the next line (a longer line's is let go).
+const MAX_KEPT_LINE: usize = 16 * 1024;
+
+impl LogFormat {
+    fn write_line<S, N>(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        out: &mut impl Write,
+        event: &Event<'_>,
+    ) -> fmt::Result
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+        N: for<'a> FormatFields<'a> + 'static,
+    {
         // A record of a library that logs through the `log` crate (rustls, reqwest) carries its
         // real target in `log.*` fields; they replace the event's own, and are not written.
         let normalized = event.normalized_metadata();
         let meta = normalized.as_ref().unwrap_or_else(|| event.metadata());
         if self.json {
             out.write_str("{\"timestamp\":\"")?;
-            write_timestamp(&mut out)?;
+            write_timestamp(out)?;
             write!(out, "\",\"level\":\"{}\",\"target\":", meta.level())?;
-            json_string(&mut out, meta.target())?;
-            event.record(&mut JsonFields::new(&mut out, false));
+            json_string(out, meta.target())?;
+            event.record(&mut JsonFields::new(out, false));
             // `,"spans":[` before the first span, `,` before the others; `]` if there was one.
             let mut separator = ",\"spans\":[";
             for span in ctx.event_scope().into_iter().flat_map(|s| s.from_root()) {
                 write!(out, "{separator}{{\"name\":")?;
                 separator = ",";
-                json_string(&mut out, span.name())?;
+                json_string(out, span.name())?;
                 if let Some(fields) = span.extensions().get::<FormattedFields<N>>() {
                     if !fields.is_empty() {
                         write!(out, ",{fields}")?;
@@ -76,7 +111,7 @@ where
             }
             out.write_str("}\n")
         } else {
-            write_timestamp(&mut out)?;
+            write_timestamp(out)?;
             out.write_str(level_text(meta.level()))?;
             for span in ctx.event_scope().into_iter().flat_map(|s| s.from_root()) {
                 out.write_str(span.name())?;
@@ -89,7 +124,7 @@ where
             }
             out.write_str(meta.target())?;
             out.write_str(":")?;
-            event.record(&mut TextFields::new(&mut out, false));
+            event.record(&mut TextFields::new(out, false));
             out.write_char('\n')
         }
     }

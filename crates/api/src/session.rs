@@ -158,6 +158,18 @@ impl SessionVerifier {
             verified.check_times(now)?;
             return Ok(verified.user);
         }
+        // Boxed: the verification's future (the key set's fetch among it) would otherwise make
+        // every request's future, a cached token's too, larger by a kilobyte and a half.
+        Box::pin(self.verify_and_remember(token, digest, now)).await
+    }
+
+    /// A token not in the cache: verified in full, then remembered if valid.
+    async fn verify_and_remember(
+        &self,
+        token: &str,
+        digest: TokenDigest,
+        now: u64,
+    ) -> Result<UserId, SessionError> {
         let verified = self.verify_signature(token).await?;
         verified.check_times(now)?;
         self.tokens.insert(digest, verified.clone());

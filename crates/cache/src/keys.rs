@@ -1,22 +1,23 @@
 //! The cache keys of the contract (`docs/contract.md`), byte for byte as the old API wrote them,
-//! so both services can share one KV namespace during the migration.
+//! so both services can share one KV namespace during the migration. Built by concatenation, not
+//! `format!`: a key is made on every read.
 
 pub const KEEP_ALIVE: &str = "keep-alive";
 
 pub fn fixed_cost_list(user_id: &str) -> String {
-    format!("fixed-cost-list:{user_id}")
+    ["fixed-cost-list:", user_id].concat()
 }
 
 pub fn billable_cost(user_id: &str) -> String {
-    format!("billable-cost:{user_id}")
+    ["billable-cost:", user_id].concat()
 }
 
 pub fn equipment_cost_list(user_id: &str) -> String {
-    format!("equipment-cost-list:{user_id}")
+    ["equipment-cost-list:", user_id].concat()
 }
 
 pub fn user(user_id: &str) -> String {
-    format!("user:{user_id}")
+    ["user:", user_id].concat()
 }
 
 /// Every key that holds data of this user.

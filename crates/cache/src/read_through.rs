@@ -28,7 +28,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::sync::{watch, Notify};
 
-use crate::local::LocalKv;
+use crate::local::{LocalHit, LocalKv};
 use crate::{CacheError, KvStore, MetricHandles, DEFAULT_TTL_SECS};
 
 const GENERATION_STRIPES: usize = 4096;
@@ -170,10 +170,29 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let hit = match self.inner.local.get_hit(key).await {
+        let hit = match self.inner.local.get_hit(key) {
             Some(hit) if !hit.refresh_due => return Ok(local_hit(hit.value)),
             hit => hit,
         };
+        // The rest waits on other readers, the remote layer or the database. Its future is boxed:
+        // inline, it made every hit's future (moved whole when a request's future is built and
+        // boxed) several times the size a hit needs.
+        Box::pin(self.refresh_or_load(key, hit, load)).await
+    }
+
+    /// A miss, or a hit due for a refresh: joins the flight loading `key`, or leads it.
+    async fn refresh_or_load<T, E, F, Fut>(
+        &self,
+        key: &str,
+        hit: Option<LocalHit>,
+        load: F,
+    ) -> Result<(Bytes, Lookup), E>
+    where
+        T: Serialize + DeserializeOwned,
+        E: From<CacheError>,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
         let generation = self.inner.generation(key).load(Ordering::SeqCst);
         let role = match hit {
             // Near its expiry, one reader reloads it while the others go on reading it.
@@ -232,8 +251,7 @@ impl Cache {
             Some(remote) if !self.inner.is_pending(key) => Some(remote),
             Some(_) => {
                 let bytes = encode(&load_counted(load).await?)?;
-                self.store_local_if_current(key, bytes.clone(), generation)
-                    .await;
+                self.store_local_if_current(key, bytes.clone(), generation);
                 return Ok((bytes, Lookup::Bypass));
             }
             None => None,
@@ -243,8 +261,7 @@ impl Cache {
             match remote.get(key).await {
                 Ok(Some(bytes)) if serde_json::from_slice::<T>(&bytes).is_ok() => {
                     count_lookup("remote", "hit");
-                    self.store_local_if_current(key, bytes.clone(), generation)
-                        .await;
+                    self.store_local_if_current(key, bytes.clone(), generation);
                     return Ok((bytes, Lookup::RemoteHit));
                 }
                 Ok(Some(_)) => {
@@ -263,11 +280,7 @@ impl Cache {
             }
         }
         let bytes = encode(&load_counted(load).await?)?;
-        if self
-            .store_local_if_current(key, bytes.clone(), generation)
-            .await
-            && remote_answered
-        {
+        if self.store_local_if_current(key, bytes.clone(), generation) && remote_answered {
             self.store_remote_if_current(key, bytes.clone(), generation)
                 .await;
         }
@@ -277,7 +290,7 @@ impl Cache {
     /// Drops `keys` after a database commit made them stale, here, in the remote layer and in
     /// other instances. Never fails: what the remote layer refuses now is queued and retried.
     pub async fn invalidate(&self, keys: &[String]) {
-        self.inner.evict_local(keys).await;
+        self.inner.evict_local(keys);
         if let Some(remote) = &self.inner.remote {
             if let Err(error) = remote.delete_many(keys).await {
                 log_failure(
@@ -298,13 +311,13 @@ impl Cache {
     /// `true` once the remote layer applied it (the caller then forgets the outbox entry).
     pub async fn apply_recorded(&self, keys: &[String], evict: &[String]) -> bool {
         let Some(remote) = &self.inner.remote else {
-            self.inner.evict_local(evict).await;
+            self.inner.evict_local(evict);
             self.publish(evict).await;
             return true;
         };
         // Marked before the eviction: a read that starts after it cannot fetch the old value.
         let sequence = self.inner.hold(keys);
-        self.inner.evict_local(evict).await;
+        self.inner.evict_local(evict);
         let applied = match remote.delete_many(keys).await {
             Ok(()) => {
                 self.inner.release(keys, sequence);
@@ -329,8 +342,8 @@ impl Cache {
     }
 
     /// Drops `keys` from this process's memory only: what another instance's invalidation calls.
-    pub async fn evict_local(&self, keys: &[String]) {
-        self.inner.evict_local(keys).await;
+    pub fn evict_local(&self, keys: &[String]) {
+        self.inner.evict_local(keys);
     }
 
     /// Drops everything this process holds in memory (e.g. after missing peer messages).
@@ -346,7 +359,7 @@ impl Cache {
         match &self.inner.remote {
             Some(remote) => remote.put(key, value, self.inner.options.ttl).await,
             None => {
-                self.inner.local.put(key, value, self.inner.local_ttl).await;
+                self.inner.local.put(key, value, self.inner.local_ttl);
                 Ok(())
             }
         }
@@ -354,7 +367,7 @@ impl Cache {
 
     /// A key as the cache holds it: in memory, else in the remote layer. For diagnostics and tests.
     pub async fn get_raw(&self, key: &str) -> Result<Option<Bytes>, CacheError> {
-        if let Some(bytes) = self.inner.local.get(key).await {
+        if let Some(bytes) = self.inner.local.get(key) {
             return Ok(Some(bytes));
         }
         match &self.inner.remote {
@@ -398,14 +411,14 @@ impl Cache {
 
     /// Stores in the local layer unless `key` was invalidated since `generation`; `true` if
     /// stored.
-    async fn store_local_if_current(&self, key: &str, bytes: Bytes, generation: u64) -> bool {
+    fn store_local_if_current(&self, key: &str, bytes: Bytes, generation: u64) -> bool {
         let current = self.inner.generation(key);
         if current.load(Ordering::SeqCst) != generation {
             return false;
         }
-        self.inner.local.put(key, bytes, self.inner.local_ttl).await;
+        self.inner.local.put(key, bytes, self.inner.local_ttl);
         if current.load(Ordering::SeqCst) != generation {
-            self.inner.local.delete(key).await;
+            self.inner.local.delete(key);
             return false;
         }
         true
@@ -505,10 +518,10 @@ impl Inner {
         self.generation(key).fetch_add(1, Ordering::SeqCst) + 1
     }
 
-    async fn evict_local(&self, keys: &[String]) {
+    fn evict_local(&self, keys: &[String]) {
         for key in keys {
             self.bump(key);
-            self.local.delete(key).await;
+            self.local.delete(key);
         }
     }
 
