@@ -56,12 +56,13 @@ where
         LINE.with(|line| match line.try_borrow_mut() {
             Ok(mut line) => {
                 line.clear();
-                self.write_line(ctx, &mut *line, event)?;
-                out.write_str(&line)?;
+                let written = self
+                    .write_line(ctx, &mut *line, event)
+                    .and_then(|()| out.write_str(&line));
                 if line.capacity() > MAX_KEPT_LINE {
                     *line = String::new();
                 }
-                Ok(())
+                written
             }
             // Formatting a value logged a line of its own: that one is written as it goes.
             Err(_) => self.write_line(ctx, &mut out, event),
@@ -69,7 +70,8 @@ where
     }
 }
 
-/// The largest line buffer a thread keeps for the next line (a longer line's is let go).
+/// The largest line buffer a thread keeps for the next line (a longer line's is let go; the
+/// tracing-subscriber layer's own buffer, which the line is copied into, keeps its size).
 const MAX_KEPT_LINE: usize = 16 * 1024;
 
 impl LogFormat {

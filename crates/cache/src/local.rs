@@ -2,7 +2,12 @@
 //!
 //! moka's synchronous cache, not its `future` one: nothing here waits on anything but moka's own
 //! bookkeeping, which both run on the caller's thread, and the `future` cache's `get` is a future
-//! of 840 bytes that became part of every request's future (moved whole when it is boxed).
+//! of 840 bytes that became part of every request's future (moved whole when it is boxed). One
+//! difference: when moka's queue of writes (384) is full while another thread runs its upkeep, a
+//! `put` or `delete` here sleeps in steps of 50 µs until there is room, where the `future` cache
+//! would yield. Writes here follow misses and invalidations only (a hit writes nothing), and each
+//! `put` or `delete` first runs the upkeep itself when it is due; the token cache (`session.rs`)
+//! has had the same property since it was written.
 
 use std::time::{Duration, Instant};
 
