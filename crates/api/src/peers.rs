@@ -103,7 +103,7 @@ async fn apply_messages(mut subscription: PgSubscription, cache: Cache, instance
     loop {
         match subscription.next().await {
             Ok(Some(payload)) => match serde_json::from_str::<Message>(&payload) {
-                Ok(message) if message.from != instance => cache.evict_local(&message.keys),
+                Ok(message) if message.from != instance => cache.evict_local(&message.keys).await,
                 Ok(_) => {}
                 Err(error) => tracing::warn!(%error, "unreadable cache invalidation message"),
             },

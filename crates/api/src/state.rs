@@ -94,7 +94,7 @@ impl AppState {
     /// memory at once (this instance never serves the old rows), then waits for the outbox worker
     /// to apply them to KV and the other instances. Cancelling the wait loses nothing.
     pub async fn after_commit(&self, stale: &[String]) {
-        self.cache.evict_local(stale);
+        self.cache.evict_local(stale).await;
         self.outbox.drained().await;
     }
 

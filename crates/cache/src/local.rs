@@ -1,18 +1,14 @@
 //! The local layer: values in this process's memory (moka), bounded by bytes, a TTL per entry.
 //!
-//! moka's synchronous cache, not its `future` one: nothing here waits on anything but moka's own
-//! bookkeeping, which both run on the caller's thread, and the `future` cache's `get` is a future
-//! of 840 bytes that became part of every request's future (moved whole when it is boxed). One
-//! difference: when moka's queue of writes (384) is full while another thread runs its upkeep, a
-//! `put` or `delete` here sleeps in steps of 50 µs until there is room, where the `future` cache
-//! would yield. Writes here follow misses and invalidations only (a hit writes nothing), and each
-//! `put` or `delete` first runs the upkeep itself when it is due; the token cache (`session.rs`)
-//! has had the same property since it was written.
+//! moka's `future` cache, although its `get` is a future of 840 bytes that every hot read carries:
+//! with the synchronous cache instead, hot reads at half of peak had a p99 of 20 to 96 ms in some
+//! rounds of each of 4 runs (at most 18 ms with this one, in the same 10-round runs), so something
+//! in it stalls a runtime worker now and then. Measure that tail before trying it again.
 
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use moka::sync::Cache as Moka;
+use moka::future::Cache as Moka;
 use moka::Expiry;
 
 #[derive(Clone)]
@@ -74,8 +70,8 @@ impl LocalKv {
 
     /// `key`'s value, saying whether it is due for a refresh: in the last quarter of its TTL, so
     /// that a hot key is reloaded before it expires rather than after (when every reader waits).
-    pub fn get_hit(&self, key: &str) -> Option<LocalHit> {
-        let entry = self.entries.get(key)?;
+    pub async fn get_hit(&self, key: &str) -> Option<LocalHit> {
+        let entry = self.entries.get(key).await?;
         Some(LocalHit {
             refresh_due: Instant::now() >= entry.refresh_at,
             value: entry.value,
@@ -87,26 +83,28 @@ impl LocalKv {
         self.entries.invalidate_all();
     }
 
-    pub fn get(&self, key: &str) -> Option<Bytes> {
-        self.entries.get(key).map(|entry| entry.value)
+    pub async fn get(&self, key: &str) -> Option<Bytes> {
+        self.entries.get(key).await.map(|entry| entry.value)
     }
 
-    pub fn put(&self, key: &str, value: Bytes, ttl: Duration) {
+    pub async fn put(&self, key: &str, value: Bytes, ttl: Duration) {
         // A value may sit in a buffer much larger than itself (serialized JSON grows its Vec by
         // doubling, and `Bytes` keeps the whole allocation): hold an exact copy instead.
         let value = Bytes::copy_from_slice(&value);
-        self.entries.insert(
-            key.to_owned(),
-            Entry {
-                value,
-                ttl,
-                refresh_at: Instant::now() + ttl.mul_f64(0.75),
-            },
-        );
+        self.entries
+            .insert(
+                key.to_owned(),
+                Entry {
+                    value,
+                    ttl,
+                    refresh_at: Instant::now() + ttl.mul_f64(0.75),
+                },
+            )
+            .await;
     }
 
-    pub fn delete(&self, key: &str) {
-        self.entries.invalidate(key);
+    pub async fn delete(&self, key: &str) {
+        self.entries.invalidate(key).await;
     }
 }
 
@@ -117,15 +115,17 @@ mod tests {
     #[tokio::test]
     async fn stores_deletes_and_expires() {
         let kv = LocalKv::new(1 << 20);
-        kv.put("a", Bytes::from_static(b"1"), Duration::from_millis(50));
-        assert_eq!(kv.get("a"), Some(Bytes::from_static(b"1")));
+        kv.put("a", Bytes::from_static(b"1"), Duration::from_millis(50))
+            .await;
+        assert_eq!(kv.get("a").await, Some(Bytes::from_static(b"1")));
         tokio::time::sleep(Duration::from_millis(120)).await;
-        assert_eq!(kv.get("a"), None);
+        assert_eq!(kv.get("a").await, None);
 
-        kv.put("b", Bytes::from_static(b"2"), Duration::from_secs(60));
-        kv.delete("b");
-        kv.delete("never-there");
-        assert_eq!(kv.get("b"), None);
+        kv.put("b", Bytes::from_static(b"2"), Duration::from_secs(60))
+            .await;
+        kv.delete("b").await;
+        kv.delete("never-there").await;
+        assert_eq!(kv.get("b").await, None);
     }
 
     #[tokio::test]
@@ -133,8 +133,8 @@ mod tests {
         let kv = LocalKv::new(1 << 20);
         let buffer = Bytes::from(vec![7u8; 64 << 10]);
         let value = buffer.slice(0..16);
-        kv.put("k", value.clone(), Duration::from_secs(60));
-        let held = kv.get("k").unwrap();
+        kv.put("k", value.clone(), Duration::from_secs(60)).await;
+        let held = kv.get("k").await.unwrap();
         assert_eq!(held, value);
         assert_ne!(held.as_ptr(), value.as_ptr(), "the 64 KiB buffer is held");
     }

@@ -170,7 +170,7 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let hit = match self.inner.local.get_hit(key) {
+        let hit = match self.inner.local.get_hit(key).await {
             Some(hit) if !hit.refresh_due => return Ok(local_hit(hit.value)),
             hit => hit,
         };
@@ -251,7 +251,8 @@ impl Cache {
             Some(remote) if !self.inner.is_pending(key) => Some(remote),
             Some(_) => {
                 let bytes = encode(&load_counted(load).await?)?;
-                self.store_local_if_current(key, bytes.clone(), generation);
+                self.store_local_if_current(key, bytes.clone(), generation)
+                    .await;
                 return Ok((bytes, Lookup::Bypass));
             }
             None => None,
@@ -261,7 +262,8 @@ impl Cache {
             match remote.get(key).await {
                 Ok(Some(bytes)) if serde_json::from_slice::<T>(&bytes).is_ok() => {
                     count_lookup("remote", "hit");
-                    self.store_local_if_current(key, bytes.clone(), generation);
+                    self.store_local_if_current(key, bytes.clone(), generation)
+                        .await;
                     return Ok((bytes, Lookup::RemoteHit));
                 }
                 Ok(Some(_)) => {
@@ -280,7 +282,11 @@ impl Cache {
             }
         }
         let bytes = encode(&load_counted(load).await?)?;
-        if self.store_local_if_current(key, bytes.clone(), generation) && remote_answered {
+        if self
+            .store_local_if_current(key, bytes.clone(), generation)
+            .await
+            && remote_answered
+        {
             self.store_remote_if_current(key, bytes.clone(), generation)
                 .await;
         }
@@ -290,7 +296,7 @@ impl Cache {
     /// Drops `keys` after a database commit made them stale, here, in the remote layer and in
     /// other instances. Never fails: what the remote layer refuses now is queued and retried.
     pub async fn invalidate(&self, keys: &[String]) {
-        self.inner.evict_local(keys);
+        self.inner.evict_local(keys).await;
         if let Some(remote) = &self.inner.remote {
             if let Err(error) = remote.delete_many(keys).await {
                 log_failure(
@@ -311,13 +317,13 @@ impl Cache {
     /// `true` once the remote layer applied it (the caller then forgets the outbox entry).
     pub async fn apply_recorded(&self, keys: &[String], evict: &[String]) -> bool {
         let Some(remote) = &self.inner.remote else {
-            self.inner.evict_local(evict);
+            self.inner.evict_local(evict).await;
             self.publish(evict).await;
             return true;
         };
         // Marked before the eviction: a read that starts after it cannot fetch the old value.
         let sequence = self.inner.hold(keys);
-        self.inner.evict_local(evict);
+        self.inner.evict_local(evict).await;
         let applied = match remote.delete_many(keys).await {
             Ok(()) => {
                 self.inner.release(keys, sequence);
@@ -342,8 +348,8 @@ impl Cache {
     }
 
     /// Drops `keys` from this process's memory only: what another instance's invalidation calls.
-    pub fn evict_local(&self, keys: &[String]) {
-        self.inner.evict_local(keys);
+    pub async fn evict_local(&self, keys: &[String]) {
+        self.inner.evict_local(keys).await;
     }
 
     /// Drops everything this process holds in memory (e.g. after missing peer messages).
@@ -359,7 +365,7 @@ impl Cache {
         match &self.inner.remote {
             Some(remote) => remote.put(key, value, self.inner.options.ttl).await,
             None => {
-                self.inner.local.put(key, value, self.inner.local_ttl);
+                self.inner.local.put(key, value, self.inner.local_ttl).await;
                 Ok(())
             }
         }
@@ -367,7 +373,7 @@ impl Cache {
 
     /// A key as the cache holds it: in memory, else in the remote layer. For diagnostics and tests.
     pub async fn get_raw(&self, key: &str) -> Result<Option<Bytes>, CacheError> {
-        if let Some(bytes) = self.inner.local.get(key) {
+        if let Some(bytes) = self.inner.local.get(key).await {
             return Ok(Some(bytes));
         }
         match &self.inner.remote {
@@ -411,14 +417,14 @@ impl Cache {
 
     /// Stores in the local layer unless `key` was invalidated since `generation`; `true` if
     /// stored.
-    fn store_local_if_current(&self, key: &str, bytes: Bytes, generation: u64) -> bool {
+    async fn store_local_if_current(&self, key: &str, bytes: Bytes, generation: u64) -> bool {
         let current = self.inner.generation(key);
         if current.load(Ordering::SeqCst) != generation {
             return false;
         }
-        self.inner.local.put(key, bytes, self.inner.local_ttl);
+        self.inner.local.put(key, bytes, self.inner.local_ttl).await;
         if current.load(Ordering::SeqCst) != generation {
-            self.inner.local.delete(key);
+            self.inner.local.delete(key).await;
             return false;
         }
         true
@@ -518,10 +524,10 @@ impl Inner {
         self.generation(key).fetch_add(1, Ordering::SeqCst) + 1
     }
 
-    fn evict_local(&self, keys: &[String]) {
+    async fn evict_local(&self, keys: &[String]) {
         for key in keys {
             self.bump(key);
-            self.local.delete(key);
+            self.local.delete(key).await;
         }
     }
 
