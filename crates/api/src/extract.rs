@@ -99,13 +99,13 @@ where
         // tracking cost every valid query a third of its parsing.
         T::deserialize(deserializer())
             .map(QueryParams)
-            .map_err(
-                |plain| match serde_path_to_error::deserialize::<_, T>(deserializer()) {
-                    Err(error) => describe(error.path(), &error.inner().to_string()),
-                    Ok(_) => plain.to_string().replace('`', ""),
-                },
-            )
-            .map_err(ApiError::bad_request)
+            .map_err(|plain| {
+                let named = serde_path_to_error::deserialize::<_, T>(deserializer()).err();
+                ApiError::bad_request(named.map_or_else(
+                    || plain.to_string().replace('`', ""),
+                    |error| describe(error.path(), &error.inner().to_string()),
+                ))
+            })
     }
 }
 

@@ -466,7 +466,6 @@ pub(crate) mod capture {
         }
     }
 
-    /// A subscriber at `level` in the text or JSON format, and what it writes.
     /// Held by each test that captures lines. tracing keeps global state across subscribers (the
     /// highest level any of them enables, each callsite's interest), which a subscriber set or
     /// dropped on another thread at the same moment can leave stale: a line would go missing.
@@ -475,6 +474,7 @@ pub(crate) mod capture {
         CAPTURING.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// A subscriber at `level` in the text or JSON format, and what it writes.
     pub fn subscriber(json: bool, level: Level) -> (impl Subscriber + Send + Sync, Captured) {
         let captured = Captured::default();
         let subscriber = tracing_subscriber::fmt()

@@ -11,12 +11,13 @@ use std::collections::HashMap;
 use std::sync::{LazyLock, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
-use crate::logbatch::DroppedLines;
 use axum::http::{header, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use formula_cache::MetricHandles;
 use metrics::Histogram;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::logbatch::DroppedLines;
 
 const LATENCY: &str = "http_request_duration_seconds";
 

@@ -3,9 +3,9 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
+use std::sync::{LazyLock, RwLock};
 
 use foldhash::fast::RandomState;
-use std::sync::{LazyLock, RwLock};
 
 /// The handles of one metric by label set, each registered on its first use (after the process
 /// installed its recorder). Meant for a `static`. Labels are the program's own strings, so the
