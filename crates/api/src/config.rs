@@ -93,8 +93,9 @@ mod variables {
     pub const REQUEST_TIMEOUT_SECONDS: Var = Var::new("REQUEST_TIMEOUT_SECONDS", "15", Some((1, 3600)),
         "A request still running after this many seconds is answered 503.");
     pub const HEADER_READ_TIMEOUT_SECONDS: Var = Var::new("HEADER_READ_TIMEOUT_SECONDS", "10", Some((1, 300)),
-        "Seconds a client has to send a request's headers once the connection waits for them; then \
-         it is disconnected (a slow client, or an idle keep-alive connection).");
+        "Seconds a client has to send a request's headers once the connection waits for them (a new \
+         connection: to begin its first request); then it is disconnected (a slow client, an idle \
+         keep-alive connection, or one that never sends a request).");
     pub const MAX_CONNECTIONS: Var = Var::new("MAX_CONNECTIONS", "4096", Some((1, 1_000_000)),
         "Most client connections open at once; more wait in the listen backlog.");
 

@@ -11,6 +11,7 @@ pub mod error;
 mod expenses;
 pub mod extract;
 pub mod fields;
+mod first_request;
 mod health;
 pub mod loads;
 pub mod logbatch;

@@ -23,6 +23,7 @@ use crate::config::{Auth, ServerSettings};
 use crate::cors::CorsPolicy;
 use crate::edge::EdgeLayer;
 use crate::error::ApiError;
+use crate::first_request::{Started, Tracked};
 use crate::openapi::ApiDoc;
 use crate::state::AppState;
 use crate::{cron, expenses, health, webhooks};
@@ -109,7 +110,8 @@ pub async fn serve(
 /// carry. At most `MAX_CONNECTIONS` are open at once (more wait in the listen backlog), and a
 /// client has `HEADER_READ_TIMEOUT_SECONDS` to send a request's headers, counted from when the
 /// connection begins waiting for them: a slow client and an idle keep-alive connection are both
-/// closed then. `axum::serve` runs hyper without a timer, so it has neither.
+/// closed then (hyper's timer), and so is a connection that has not begun a request by then
+/// (`first_request.rs`). `axum::serve` runs hyper without a timer, so it has none of these.
 async fn accept_until(
     listener: TcpListener,
     app: Router,
@@ -121,6 +123,7 @@ async fn accept_until(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(config.header_read_timeout);
+    let header_timeout = config.header_read_timeout;
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(config.max_connections));
     let mut shutdown = pin!(shutdown);
@@ -141,13 +144,19 @@ async fn accept_until(
             },
             () = &mut shutdown => break,
         };
-        let service = TowerToHyperService::new(app.clone());
+        let started = Started::new();
+        let service = Tracked::new(TowerToHyperService::new(app.clone()), started.clone());
         let connection = builder
             .serve_connection_with_upgrades(TokioIo::new(stream), service)
             .into_owned();
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
-            let _ = connection.await;
+            // Dropping the connection closes it.
+            tokio::select! {
+                biased;
+                _ = connection => {}
+                () = started.unless_started_within(header_timeout) => {}
+            }
             drop(slot);
         });
     }

@@ -1,5 +1,6 @@
-//! Clients that hold connections: one sending half a header line, an idle keep-alive connection,
-//! more connections than the cap. Raw TCP against the real server.
+//! Clients that hold connections: one sending half a header line, one sending nothing or part of
+//! the HTTP/2 preface, an idle keep-alive connection, one sending its body slowly, more connections
+//! than the cap. Raw TCP against the real server.
 
 use std::time::{Duration, Instant};
 
@@ -41,6 +42,27 @@ async fn a_client_sending_half_a_header_line_is_disconnected_after_the_timeout()
 }
 
 #[tokio::test]
+async fn a_client_that_sends_nothing_or_part_of_the_http2_preface_is_disconnected_after_the_timeout(
+) {
+    let app = TestApp::start(
+        TestDatabase::sqlite(),
+        &[("HEADER_READ_TIMEOUT_SECONDS", "1")],
+    )
+    .await;
+    // Before any byte, and within the HTTP/2 preface, the server cannot yet tell HTTP/1 from
+    // HTTP/2: hyper's header timer has not started.
+    let opened = Instant::now();
+    let mut silent = connect(&app).await;
+    let mut preface = connect(&app).await;
+    preface.write_all(b"PRI * HTTP/2.0\r\n").await.unwrap();
+    for stream in [&mut silent, &mut preface] {
+        closed_within(stream, Duration::from_secs(5)).await;
+        let held = opened.elapsed();
+        assert!(held >= Duration::from_millis(900), "{held:?}");
+    }
+}
+
+#[tokio::test]
 async fn an_idle_keep_alive_connection_is_closed_after_the_timeout() {
     let app = TestApp::start(
         TestDatabase::sqlite(),
@@ -55,6 +77,39 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_timeout() {
     let read = idle.read(&mut buffer).await.unwrap();
     assert!(buffer[..read].starts_with(b"HTTP/1.1 200"), "served first");
     closed_within(&mut idle, Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn a_request_whose_body_arrives_slowly_is_not_cut_by_the_header_timeout() {
+    let app = TestApp::start(
+        TestDatabase::sqlite(),
+        &[("HEADER_READ_TIMEOUT_SECONDS", "1")],
+    )
+    .await;
+    let body = br#"{"userId": "slow-uploader"}"#;
+    let mut upload = connect(&app).await;
+    let head = format!(
+        "POST /api/expenses/billable-costs HTTP/1.1\r\nHost: x\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    upload.write_all(head.as_bytes()).await.unwrap();
+    // The headers are in: the request is in flight, however long its body takes (here 2 s, twice
+    // the header timeout).
+    for part in body.chunks(body.len() / 4 + 1) {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        upload.write_all(part).await.unwrap();
+    }
+    let mut buffer = [0u8; 1024];
+    let read = upload.read(&mut buffer).await.unwrap();
+    assert!(
+        buffer[..read].starts_with(b"HTTP/1.1 201"),
+        "{}",
+        String::from_utf8_lossy(&buffer[..read])
+    );
+    // Served, it is idle again: closed after the timeout.
+    let held = closed_within(&mut upload, Duration::from_secs(5)).await;
+    assert!(held >= Duration::from_millis(900), "{held:?}");
 }
 
 #[tokio::test]
