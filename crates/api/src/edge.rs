@@ -34,6 +34,7 @@ use tokio::time::Sleep;
 use tower::{Layer, Service};
 
 use crate::cors::{self, CorsGrant, CorsPolicy};
+use crate::logfmt::AccessLine;
 use crate::metrics::RequestTimer;
 use crate::reply::{self, ErrorCause, InternalErrorMarker};
 
@@ -180,7 +181,7 @@ where
                 response.take().unwrap_or_else(reply::internal_error)
             }
         };
-        Poll::Ready(Ok(this.record.finish(response)))
+        Poll::Ready(Ok(this.record.finish(response, this.span.is_disabled())))
     }
 }
 
@@ -245,8 +246,9 @@ fn request_span(timer: &RequestTimer, request_id: &HeaderValue) -> tracing::Span
 
 impl RequestRecord {
     /// The response as it leaves: the request id stamped into an opaque 500, latency recorded,
-    /// the end logged, request id returned, CORS headers added.
-    fn finish(&mut self, mut response: Response) -> Response {
+    /// the end logged (`spanless`: outside a `request` span), request id returned, CORS headers
+    /// added.
+    fn finish(&mut self, mut response: Response, spanless: bool) -> Response {
         let cause = response.extensions_mut().remove::<ErrorCause>();
         if response.extensions().get::<InternalErrorMarker>().is_some() {
             let request_id = self.request_id.to_str().unwrap_or("unknown");
@@ -255,7 +257,7 @@ impl RequestRecord {
         }
         let status = response.status();
         if let Some(timer) = self.timer.take() {
-            log_end(timer, status, &self.request_id, cause);
+            log_end(timer, status, &self.request_id, cause, spanless);
         }
         let headers = response.headers_mut();
         headers.insert(REQUEST_ID, self.request_id.clone());
@@ -265,12 +267,15 @@ impl RequestRecord {
 }
 
 /// Records the request's latency and logs its one line: `finished processing request`, or
-/// `request failed` at error for a 5xx, with its cause when it has one.
+/// `request failed` at error for a 5xx, with its cause when it has one. Outside a span (below
+/// debug), the first goes straight to the log's writer (`logfmt::log_access_line`), the same line
+/// as its tracing event would write, for about two thirds of the cost.
 fn log_end(
     timer: RequestTimer,
     status: StatusCode,
     request_id: &HeaderValue,
     cause: Option<ErrorCause>,
+    spanless: bool,
 ) {
     let (method, route) = timer.labels();
     let latency_us = u64::try_from(timer.finish(status).as_micros()).unwrap_or(u64::MAX);
@@ -290,7 +295,25 @@ fn log_end(
             request_id,
             error,
         );
-    } else {
+    } else if !(spanless
+        // The event's own shape (its kind, target, level and field names): a RUST_LOG directive
+        // that names fields judges it as it would judge the event.
+        && tracing::enabled!(
+            kind: tracing::metadata::Kind::EVENT,
+            target: module_path!(),
+            tracing::Level::INFO,
+            { message, method, route, status, latency_us, request_id }
+        )
+        && crate::logfmt::log_access_line(&AccessLine {
+            target: module_path!(),
+            message: "finished processing request",
+            method,
+            route,
+            status,
+            latency_us,
+            request_id,
+        }))
+    {
         tracing::info!(
             message = "finished processing request",
             method,

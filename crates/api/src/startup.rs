@@ -128,8 +128,9 @@ pub async fn shutdown_signal() {
 /// flushed whenever the queue runs dry, so a request never waits on stderr; the runtime's workers
 /// hand their lines to it a batch at a time (`logbatch.rs`). Under overload the queue
 /// (`LOG_QUEUE_WRITES`) fills and further lines are dropped and counted
-/// (`log_lines_dropped_total`), never blocking a request. Keep the returned value until the
-/// process ends: dropping it writes what is still held or queued.
+/// (`log_lines_dropped_total`), never blocking a request. A request's access line goes to the
+/// same writer without a tracing event (`logfmt::log_access_line`). Keep the returned value until
+/// the process ends: dropping it writes what is still held or queued.
 pub fn init_logging(json: bool) -> LogFlush {
     let (queue, guard) = log_writer(std::io::BufWriter::with_capacity(
         64 << 10,
@@ -140,12 +141,15 @@ pub fn init_logging(json: bool) -> LogFlush {
     let value = std::env::var_os(RUST_LOG.name);
     let (filter, refused) = log_filter(value.as_deref());
     let format = crate::logfmt::LogFormat::new(json);
-    let _ = tracing_subscriber::fmt()
+    let installed = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .fmt_fields(format)
         .event_format(format)
-        .with_writer(writer)
+        .with_writer(writer.clone())
         .try_init();
+    if installed.is_ok() {
+        crate::logfmt::install_access_log(writer, format);
+    }
     if let Some(error) = refused {
         let value = value.unwrap_or_default();
         tracing::warn!(value = %value.to_string_lossy(), %error, default = RUST_LOG.default,

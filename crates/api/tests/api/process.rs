@@ -96,6 +96,53 @@ async fn a_blank_rust_log_logs_at_the_default_level() {
     assert!(log.contains("formula-api listening"), "{log}");
 }
 
+/// A request's line is written straight to the log's writer, not as a tracing event: it still
+/// obeys `RUST_LOG` and `LOG_FORMAT`.
+#[tokio::test]
+async fn the_access_line_follows_rust_log_and_log_format() {
+    let quiet = log_of_one_health_check(&[("RUST_LOG", "warn")]).await;
+    assert!(!quiet.contains("finished processing request"), "{quiet}");
+    let only_edge_off =
+        log_of_one_health_check(&[("RUST_LOG", "info,formula_api::edge=warn")]).await;
+    assert!(
+        !only_edge_off.contains("finished processing request"),
+        "{only_edge_off}"
+    );
+    assert!(
+        only_edge_off.contains("formula-api listening"),
+        "{only_edge_off}"
+    );
+    // A directive on a field the access line does not have (a failure's `error`) keeps it out;
+    // one on a field it has lets it through.
+    let failures_only =
+        log_of_one_health_check(&[("RUST_LOG", "warn,formula_api::edge[{error}]=info")]).await;
+    assert!(
+        !failures_only.contains("finished processing request"),
+        "{failures_only}"
+    );
+    let with_status =
+        log_of_one_health_check(&[("RUST_LOG", "warn,formula_api::edge[{status}]=info")]).await;
+    assert!(
+        with_status.contains("finished processing request"),
+        "{with_status}"
+    );
+
+    let json = log_of_one_health_check(&[("LOG_FORMAT", "json")]).await;
+    let line = json
+        .lines()
+        .find(|line| line.contains("finished processing request"))
+        .unwrap_or_else(|| panic!("no access line: {json}"));
+    let line: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert_eq!(line["level"], "INFO", "{line}");
+    assert_eq!(line["target"], "formula_api::edge", "{line}");
+    assert_eq!(line["message"], "finished processing request", "{line}");
+    assert_eq!(line["method"], "GET", "{line}");
+    assert_eq!(line["route"], "/health", "{line}");
+    assert_eq!(line["status"], 200, "{line}");
+    assert!(line["latency_us"].is_u64(), "{line}");
+    assert!(line["request_id"].is_string(), "{line}");
+}
+
 /// A log that is not a terminal (a pipe here, a container's collector in production) gets plain
 /// text: no ANSI colour codes around the fields.
 #[tokio::test]
