@@ -295,16 +295,8 @@ fn log_end(
             request_id,
             error,
         );
-    } else if !(spanless
-        // The event's own shape (its kind, target, level and field names): a RUST_LOG directive
-        // that names fields judges it as it would judge the event.
-        && tracing::enabled!(
-            kind: tracing::metadata::Kind::EVENT,
-            target: module_path!(),
-            tracing::Level::INFO,
-            { message, method, route, status, latency_us, request_id }
-        )
-        && crate::logfmt::log_access_line(&AccessLine {
+    } else {
+        let line = AccessLine {
             target: module_path!(),
             message: "finished processing request",
             method,
@@ -312,17 +304,31 @@ fn log_end(
             status,
             latency_us,
             request_id,
-        }))
-    {
-        tracing::info!(
-            message = "finished processing request",
-            method,
-            route,
-            status,
-            latency_us,
-            request_id,
-        );
+        };
+        if !(spanless && log_access_line_directly(&line)) {
+            tracing::info!(
+                message = line.message,
+                method,
+                route,
+                status,
+                latency_us,
+                request_id,
+            );
+        }
     }
+}
+
+/// Writes `line` straight to the log's writer if `RUST_LOG` lets its event through; false if it
+/// has to be logged as the event (no writer installed, as in tests, or the thread's line buffer
+/// busy). The check describes the event itself (kind, target, level, field names), so a
+/// directive that names fields judges it as it would judge the event.
+fn log_access_line_directly(line: &AccessLine<'_>) -> bool {
+    tracing::enabled!(
+        kind: tracing::metadata::Kind::EVENT,
+        target: module_path!(),
+        tracing::Level::INFO,
+        { message, method, route, status, latency_us, request_id }
+    ) && crate::logfmt::log_access_line(line)
 }
 
 fn panicked(panic: Box<dyn Any + Send>) -> Response {

@@ -30,19 +30,13 @@ impl Started {
     }
 
     fn mark(&self) {
-        if !self.0.load(Ordering::Relaxed) {
-            self.0.store(true, Ordering::Relaxed);
-        }
-    }
-
-    fn is_started(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+        self.0.store(true, Ordering::Relaxed);
     }
 
     /// Resolves if no request has begun `timeout` from now; otherwise never.
     pub async fn unless_started_within(&self, timeout: Duration) {
         tokio::time::sleep(timeout).await;
-        if self.is_started() {
+        if self.0.load(Ordering::Relaxed) {
             std::future::pending::<()>().await;
         }
     }

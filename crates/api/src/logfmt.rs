@@ -121,7 +121,7 @@ impl AccessLine<'_> {
         fields.str_field("message", self.message)?;
         fields.str_field("method", self.method)?;
         fields.str_field("route", self.route)?;
-        fields.integer_field("status", u64::from(self.status))?;
+        fields.integer_field("status", self.status)?;
         fields.integer_field("latency_us", self.latency_us)?;
         fields.str_field("request_id", self.request_id)
     }
@@ -130,7 +130,7 @@ impl AccessLine<'_> {
 /// A format's writer of named fields (what its `Visit` does with a tracing field).
 trait FieldWriter {
     fn str_field(&mut self, name: &str, value: &str) -> fmt::Result;
-    fn integer_field(&mut self, name: &str, value: u64) -> fmt::Result;
+    fn integer_field(&mut self, name: &str, value: impl itoa::Integer) -> fmt::Result;
 }
 
 /// Where access lines go without a tracing event: the subscriber's writer and format, set once by
@@ -384,7 +384,7 @@ impl<W: Write> FieldWriter for TextFields<'_, W> {
         }
     }
 
-    fn integer_field(&mut self, name: &str, value: u64) -> fmt::Result {
+    fn integer_field(&mut self, name: &str, value: impl itoa::Integer) -> fmt::Result {
         self.field_name(name)?;
         write_integer(self.out, value)
     }
@@ -404,9 +404,9 @@ impl<W: Write> Visit for TextFields<'_, W> {
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        let _ = self
-            .name(field)
-            .and_then(|()| write_integer(self.out, value));
+        if !is_log_metadata(field) {
+            let _ = self.integer_field(field.name(), value);
+        }
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
@@ -480,7 +480,7 @@ impl<W: Write> FieldWriter for JsonFields<'_, W> {
         json_string(self.out, value)
     }
 
-    fn integer_field(&mut self, name: &str, value: u64) -> fmt::Result {
+    fn integer_field(&mut self, name: &str, value: impl itoa::Integer) -> fmt::Result {
         self.field_name(name)?;
         write_integer(self.out, value)
     }
@@ -500,9 +500,9 @@ impl<W: Write> Visit for JsonFields<'_, W> {
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        let _ = self
-            .name(field)
-            .and_then(|()| write_integer(self.out, value));
+        if !is_log_metadata(field) {
+            let _ = self.integer_field(field.name(), value);
+        }
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {

@@ -15,6 +15,15 @@ async fn connect(app: &TestApp) -> TcpStream {
         .unwrap()
 }
 
+/// A server whose clients have one second to send a request's headers.
+async fn with_one_second_header_timeout() -> TestApp {
+    TestApp::start(
+        TestDatabase::sqlite(),
+        &[("HEADER_READ_TIMEOUT_SECONDS", "1")],
+    )
+    .await
+}
+
 /// Reads until the server closes the connection; how long that took (panics past `limit`).
 async fn closed_within(stream: &mut TcpStream, limit: Duration) -> Duration {
     let started = Instant::now();
@@ -30,11 +39,7 @@ async fn closed_within(stream: &mut TcpStream, limit: Duration) -> Duration {
 
 #[tokio::test]
 async fn a_client_sending_half_a_header_line_is_disconnected_after_the_timeout() {
-    let app = TestApp::start(
-        TestDatabase::sqlite(),
-        &[("HEADER_READ_TIMEOUT_SECONDS", "1")],
-    )
-    .await;
+    let app = with_one_second_header_timeout().await;
     let mut slow = connect(&app).await;
     slow.write_all(b"GET /health HTTP/1.1\r\nHo").await.unwrap();
     let held = closed_within(&mut slow, Duration::from_secs(5)).await;
@@ -44,11 +49,7 @@ async fn a_client_sending_half_a_header_line_is_disconnected_after_the_timeout()
 #[tokio::test]
 async fn a_client_that_sends_nothing_or_part_of_the_http2_preface_is_disconnected_after_the_timeout(
 ) {
-    let app = TestApp::start(
-        TestDatabase::sqlite(),
-        &[("HEADER_READ_TIMEOUT_SECONDS", "1")],
-    )
-    .await;
+    let app = with_one_second_header_timeout().await;
     // Before any byte, and within the HTTP/2 preface, the server cannot yet tell HTTP/1 from
     // HTTP/2: hyper's header timer has not started.
     let opened = Instant::now();
@@ -64,11 +65,7 @@ async fn a_client_that_sends_nothing_or_part_of_the_http2_preface_is_disconnecte
 
 #[tokio::test]
 async fn an_idle_keep_alive_connection_is_closed_after_the_timeout() {
-    let app = TestApp::start(
-        TestDatabase::sqlite(),
-        &[("HEADER_READ_TIMEOUT_SECONDS", "1")],
-    )
-    .await;
+    let app = with_one_second_header_timeout().await;
     let mut idle = connect(&app).await;
     idle.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
@@ -81,11 +78,7 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_timeout() {
 
 #[tokio::test]
 async fn a_request_whose_body_arrives_slowly_is_not_cut_by_the_header_timeout() {
-    let app = TestApp::start(
-        TestDatabase::sqlite(),
-        &[("HEADER_READ_TIMEOUT_SECONDS", "1")],
-    )
-    .await;
+    let app = with_one_second_header_timeout().await;
     let body = br#"{"userId": "slow-uploader"}"#;
     let mut upload = connect(&app).await;
     let head = format!(
@@ -94,8 +87,9 @@ async fn a_request_whose_body_arrives_slowly_is_not_cut_by_the_header_timeout() 
         body.len()
     );
     upload.write_all(head.as_bytes()).await.unwrap();
-    // The headers are in: the request is in flight, however long its body takes (here 2 s, twice
-    // the header timeout).
+    // The headers are in: hyper's header timer has stopped and the connection is marked started
+    // (the first-request watch leaves it alone), however long the body takes (here 2 s, twice the
+    // header timeout).
     for part in body.chunks(body.len() / 4 + 1) {
         tokio::time::sleep(Duration::from_millis(500)).await;
         upload.write_all(part).await.unwrap();
